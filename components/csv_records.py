@@ -1,0 +1,161 @@
+"""Pure functions ExampleGen applies to CSV rows: parsing, per-series checks, time splits.
+
+Each bad row becomes a :class:`Rejected` with its file, row number and reason; nothing is dropped
+silently.
+"""
+from __future__ import annotations
+
+import csv
+import math
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+MISSING_TOKENS = {"", "na", "nan", "null", "none", "n/a"}
+
+
+@dataclass(frozen=True)
+class Record:
+    """One parsed row: its series, timestamp (epoch seconds), source row and feature values."""
+
+    series_id: str
+    timestamp: int
+    time: str
+    row: int
+    values: tuple
+    file: str = ""
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """A row that went to quarantine, with why."""
+
+    file: str
+    row: int
+    reason: str
+    raw: str
+
+
+@dataclass(frozen=True)
+class RowSpec:
+    """Which columns to read and how."""
+
+    time_column: str
+    feature_columns: tuple
+    series_id_column: str | None = None
+    time_format: str | None = None
+
+
+def read_rows(path: str):
+    """Yield ``(path, row number, {column: text})`` for each data row (header is row 1)."""
+    with open(path, newline="", encoding="utf-8") as fh:
+        reader = csv.reader(fh)
+        header = [h.strip() for h in next(reader, [])]
+        for number, values in enumerate(reader, start=2):
+            if not values or all(not v.strip() for v in values):
+                continue
+            if len(values) != len(header):
+                yield path, number, {"__error__": f"has {len(values)} fields, header has "
+                                                  f"{len(header)}", "__raw__": ",".join(values)}
+                continue
+            yield path, number, dict(zip(header, values))
+
+
+def parse_time(text: str, fmt: str | None) -> datetime:
+    """Parse a timestamp; naive times are taken as UTC."""
+    value = datetime.strptime(text, fmt) if fmt else datetime.fromisoformat(text)
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+def parse_number(text: str) -> float:
+    """A float, or NaN for an empty/NA cell; raises ValueError for anything else."""
+    if text.strip().lower() in MISSING_TOKENS:
+        return math.nan
+    value = float(text)
+    if math.isinf(value):
+        raise ValueError("infinite")
+    return value
+
+
+def parse_row(item, spec: RowSpec):
+    """Turn ``(path, row, cells)`` into a Record, or a Rejected naming the bad field."""
+    path, number, cells = item
+    if "__error__" in cells:
+        return Rejected(path, number, cells["__error__"], cells["__raw__"])
+    raw = ",".join(cells.values())
+    text = cells[spec.time_column].strip()
+    try:
+        stamp = parse_time(text, spec.time_format)
+    except ValueError:
+        expected = spec.time_format or "ISO 8601, e.g. 2017-11-10"
+        return Rejected(path, number, f"column '{spec.time_column}': bad date {text!r} "
+                                      f"(expected {expected})", raw)
+    values = []
+    for column in spec.feature_columns:
+        try:
+            values.append(parse_number(cells[column]))
+        except ValueError:
+            return Rejected(path, number, f"column '{column}': {cells[column]!r} is not a number",
+                            raw)
+    series = cells[spec.series_id_column].strip() if spec.series_id_column else ""
+    return Record(series, int(stamp.timestamp()), text, number, tuple(values), path)
+
+
+def check_series(series_id: str, records, feature_columns, max_missing_run: int):
+    """Sort one series by time; reject duplicate timestamps and too-long runs of missing values.
+
+    Returns ``(kept records in time order, rejected, number of rows that were out of order)``.
+    """
+    records = sorted(records, key=lambda r: (r.file, r.row))
+    out_of_order = sum(1 for a, b in zip(records, records[1:]) if b.timestamp < a.timestamp)
+    records.sort(key=lambda r: (r.timestamp, r.file, r.row))
+    kept, rejected, first_row = [], [], {}
+    for rec in records:
+        if rec.timestamp in first_row:
+            rejected.append(Rejected(rec.file, rec.row, f"duplicate timestamp {rec.time} in series "
+                                                  f"'{series_id}' (first at row {first_row[rec.timestamp]})",
+                                     _raw(rec)))
+            continue
+        first_row[rec.timestamp] = rec.row
+        kept.append(rec)
+    too_long = set()
+    for j, column in enumerate(feature_columns):
+        start = None
+        for i, rec in enumerate(kept + [None]):
+            missing = rec is not None and math.isnan(rec.values[j])
+            if missing and start is None:
+                start = i
+            elif not missing and start is not None:
+                if i - start > max_missing_run:
+                    for k in range(start, i):
+                        too_long.add((k, column, i - start))
+                start = None
+    reasons = {}
+    for k, column, length in sorted(too_long):
+        reasons.setdefault(k, f"column '{column}' missing for {length} consecutive rows "
+                              f"(limit data.max_missing_run={max_missing_run})")
+    rejected += [Rejected(kept[k].file, kept[k].row, reason, _raw(kept[k])) for k, reason in reasons.items()]
+    kept = [rec for k, rec in enumerate(kept) if k not in reasons]
+    return kept, rejected, out_of_order
+
+
+def _raw(rec: Record) -> str:
+    return ",".join([rec.series_id, rec.time] + ["" if math.isnan(v) else repr(v) for v in rec.values])
+
+
+def split_boundaries(timestamps, fractions: dict) -> tuple:
+    """Cut points over the sorted distinct timestamps: train < t1 <= eval < t2 <= test."""
+    stamps = sorted(set(timestamps))
+    n = len(stamps)
+    n_train = max(1, int(round(n * fractions["train"])))
+    n_eval = int(round(n * fractions["eval"]))
+    n_train = min(n_train, n - 1) if n > 1 else n
+    n_eval = min(n_eval, max(0, n - n_train - 1))
+    t1 = stamps[n_train] if n_train < n else stamps[-1] + 1
+    t2 = stamps[n_train + n_eval] if n_train + n_eval < n else stamps[-1] + 1
+    return t1, t2
+
+
+def split_of(timestamp: int, boundaries: tuple) -> str:
+    """The split a timestamp belongs to, given :func:`split_boundaries`."""
+    t1, t2 = boundaries
+    return "train" if timestamp < t1 else ("eval" if timestamp < t2 else "test")

@@ -1,0 +1,55 @@
+"""Matplotlib figures logged to MLflow (headless Agg backend)."""
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+
+def _save(fig, path: str) -> str:
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def loss_curves(history: dict, path: str) -> str:
+    """Training and validation loss per epoch."""
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    for key in ("loss", "val_loss"):
+        if key in history:
+            ax.plot(np.arange(1, len(history[key]) + 1), history[key], marker="o", label=key)
+    ax.set(xlabel="epoch", ylabel="loss (MSE, scaled units)", title="Training curves")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    return _save(fig, path)
+
+
+def forecast_vs_actual(times, actual, predicted, naive, path: str, title: str) -> str:
+    """Test-period actual values, the model's forecast and the naive forecast."""
+    fig, ax = plt.subplots(figsize=(10, 4))
+    x = np.arange(len(actual))
+    ax.plot(x, actual, label="actual", color="black", linewidth=1.2)
+    ax.plot(x, naive, label="naive (last value)", color="tab:gray", linewidth=0.8, alpha=0.8)
+    ax.plot(x, predicted, label="model", color="tab:blue", linewidth=1.0)
+    ticks = np.linspace(0, len(x) - 1, num=min(8, len(x)), dtype=int)
+    ax.set_xticks(ticks, [str(times[i])[:10] for i in ticks], rotation=20)
+    ax.set(title=title, ylabel="value")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    return _save(fig, path)
+
+
+def residuals(times, errors, path: str) -> str:
+    """Forecast errors over time and their histogram."""
+    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.5), gridspec_kw={"width_ratios": [2, 1]})
+    a.plot(np.arange(len(errors)), errors, linewidth=0.8)
+    a.axhline(0, color="black", linewidth=0.8)
+    ticks = np.linspace(0, len(errors) - 1, num=min(6, len(errors)), dtype=int)
+    a.set_xticks(ticks, [str(times[i])[:10] for i in ticks], rotation=20)
+    a.set(title="Residuals (actual - forecast)")
+    b.hist(errors, bins=40, color="tab:blue", alpha=0.8)
+    b.set(title="Residual distribution")
+    return _save(fig, path)

@@ -1,0 +1,37 @@
+"""Forecast accuracy metrics and baselines, in original units."""
+from __future__ import annotations
+
+import numpy as np
+
+from components.tasks.forecast_math import fill_missing
+
+
+def naive_forecast(windows: np.ndarray, target_index: int, horizon: int) -> np.ndarray:
+    """Every future step equals the last observed value."""
+    last = fill_missing(windows)[:, -1, target_index]
+    return np.repeat(last[:, None], horizon, axis=1)
+
+
+def seasonal_naive_forecast(windows: np.ndarray, target_index: int, horizon: int,
+                            period: int) -> np.ndarray:
+    """Step k repeats the value one season earlier: ``y[t + k - period * ceil(k / period)]``."""
+    series = fill_missing(windows)[:, :, target_index]
+    lookback = series.shape[1]
+    k = np.arange(1, horizon + 1)
+    index = lookback - 1 + k - period * np.ceil(k / period).astype(int)
+    return series[:, index]
+
+
+def forecast_metrics(actual, predicted, last, mase_scale: float) -> dict:
+    """MAE, RMSE, sMAPE (%), MASE and directional accuracy of ``predicted`` against ``actual``."""
+    actual, predicted = np.asarray(actual, float), np.asarray(predicted, float)
+    err = actual - predicted
+    denom = np.abs(actual) + np.abs(predicted)
+    smape = np.where(denom > 0, 2 * np.abs(err) / np.where(denom > 0, denom, 1), 0.0)
+    last = np.asarray(last, float)[:, None]
+    moved = np.sign(actual - last) != 0
+    same = np.sign(predicted - last) == np.sign(actual - last)
+    mae = float(np.mean(np.abs(err)))
+    return {"mae": mae, "rmse": float(np.sqrt(np.mean(err ** 2))),
+            "smape": float(100 * np.mean(smape)), "mase": mae / mase_scale,
+            "directional_accuracy": float(np.mean(same[moved])) if moved.any() else float("nan")}

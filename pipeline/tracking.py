@@ -1,0 +1,88 @@
+"""MLflow tracking: one parent run per pipeline run, one nested run per component.
+
+The store defaults to ``sqlite:///mlruns/mlflow.db`` with artifacts under ``mlruns/artifacts``
+(relative to the working directory); ``MLFLOW_TRACKING_URI`` overrides it, e.g. a team server.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+
+DEFAULT_STORE_DIR = "mlruns"
+
+
+def tracking_uri() -> str:
+    """The tracking URI in force: ``MLFLOW_TRACKING_URI`` or the local SQLite store."""
+    uri = os.environ.get("MLFLOW_TRACKING_URI")
+    if uri:
+        return uri
+    return f"sqlite:///{os.path.abspath(DEFAULT_STORE_DIR)}/mlflow.db"
+
+
+def default_artifact_root() -> str | None:
+    """Where runs store files for the local store; ``None`` lets a remote server decide."""
+    if os.environ.get("MLFLOW_TRACKING_URI"):
+        return None
+    return os.path.abspath(os.path.join(DEFAULT_STORE_DIR, "artifacts"))
+
+
+def setup(experiment: str):
+    """Point MLflow at the store and select (or create) ``experiment``; return the module."""
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    import mlflow
+
+    for name in ("alembic", "mlflow"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+    if not os.environ.get("MLFLOW_TRACKING_URI"):
+        os.makedirs(DEFAULT_STORE_DIR, exist_ok=True)
+    mlflow.set_tracking_uri(tracking_uri())
+    if mlflow.get_experiment_by_name(experiment) is None:
+        root = default_artifact_root()
+        location = f"file://{root}/{experiment}" if root else None
+        mlflow.create_experiment(experiment, artifact_location=location)
+    mlflow.set_experiment(experiment)
+    return mlflow
+
+
+class StageRun:
+    """Logging hooks of one nested component run, handed to executors via the Context."""
+
+    def __init__(self, mlflow, run):
+        self.mlflow = mlflow
+        self.run = run
+
+    def log_metrics(self, metrics: dict, step: int | None = None) -> None:
+        clean = {k: float(v) for k, v in metrics.items() if v is not None}
+        if clean:
+            self.mlflow.log_metrics(clean, step=step)
+
+    def log_params(self, params: dict) -> None:
+        flat = _flatten(params)
+        for i in range(0, len(flat), 100):
+            self.mlflow.log_params(dict(list(flat.items())[i:i + 100]))
+
+    def log_file(self, path: str) -> None:
+        self.mlflow.log_artifact(path)
+
+    def log_text(self, text: str, name: str) -> None:
+        self.mlflow.log_text(text, name)
+
+
+def _flatten(params: dict, prefix: str = "") -> dict:
+    out = {}
+    for key, value in params.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(_flatten(value, name + "."))
+        else:
+            out[name] = str(value)[:6000]
+    return out
+
+
+@contextlib.contextmanager
+def stage_run(mlflow, name: str, tags: dict):
+    """A nested run for one component execution."""
+    with mlflow.start_run(run_name=name, nested=True, tags=tags) as run:
+        yield StageRun(mlflow, run)

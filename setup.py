@@ -1,0 +1,29 @@
+"""seqline: TFX-style pipelines for sequence models (Beam data stages, Keras 3 models, MLflow)."""
+from setuptools import find_packages, setup
+
+setup(
+    name="seqline",
+    version="0.1.0",
+    description="One YAML config from raw sequence data to an exported, tracked sequence model.",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.11,<3.12",
+    packages=find_packages(include=["pipeline", "pipeline.*", "components", "components.*",
+                                    "models", "models.*"]),
+    install_requires=[
+        "tensorflow==2.21.0",
+        "keras==3.15.1",
+        "apache-beam==2.77.0",
+        "google-crc32c==1.9.0",
+        "mlflow==3.17.2",
+        "numpy==2.4.6",
+        "matplotlib==3.11.2",
+        "PyYAML==6.0.4",
+        "rich==15.0.0",
+    ],
+    extras_require={
+        "test": ["pytest==9.2.0", "jax[cpu]==0.10.2", "pandas==3.1.1"],
+        "jax": ["jax[cpu]==0.10.2"],
+    },
+    entry_points={"console_scripts": ["seqline=pipeline.cli:main"]},
+)
