@@ -47,7 +47,7 @@ class RowSpec:
 
 def read_rows(path: str):
     """Yield ``(path, row number, {column: text})`` for each data row (header is row 1)."""
-    with open(path, newline="", encoding="utf-8") as fh:
+    with open(path, newline="", encoding="utf-8-sig") as fh:
         reader = csv.reader(fh)
         header = [h.strip() for h in next(reader, [])]
         for number, values in enumerate(reader, start=2):
@@ -146,6 +146,8 @@ def split_boundaries(timestamps, fractions: dict) -> tuple:
     """Cut points over the sorted distinct timestamps: train < t1 <= eval < t2 <= test."""
     stamps = sorted(set(timestamps))
     n = len(stamps)
+    if n == 0:
+        return 0, 0
     n_train = max(1, int(round(n * fractions["train"])))
     n_eval = int(round(n * fractions["eval"]))
     n_train = min(n_train, n - 1) if n > 1 else n

@@ -145,7 +145,7 @@ def _validate(section: Section, raw: Any, prefix: str) -> dict:
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
-        raise ConfigError(f"{prefix or 'config'}: expected a mapping, got {raw!r}")
+        raise ConfigError(f"{prefix.rstrip('.') or 'config'}: expected a mapping, got {raw!r}")
     for key in raw:
         if key not in section.fields:
             hint = difflib.get_close_matches(str(key), section.fields, n=1)
@@ -172,7 +172,7 @@ def _check_data(cfg: dict) -> None:
     path = data["path"]
     if not os.path.isfile(path):
         raise ConfigError(f"data.path: file not found: {path}")
-    with open(path, newline="", encoding="utf-8") as fh:
+    with open(path, newline="", encoding="utf-8-sig") as fh:
         header = next(csv.reader(fh), None)
     if not header:
         raise ConfigError(f"data.path: {path} is empty (no header row)")
@@ -225,8 +225,11 @@ def load_config(path: str) -> dict:
     try:
         with open(path, encoding="utf-8") as fh:
             raw = yaml.safe_load(fh)
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start}: {exc.reason})") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""
-        raise ConfigError(f"{path}{where}: invalid YAML ({getattr(exc, 'problem', exc)})") from None
+        problem = " ".join(str(getattr(exc, "problem", None) or exc).split())
+        raise ConfigError(f"{path}{where}: invalid YAML ({problem})") from None
     return validate_config(raw, os.path.dirname(os.path.abspath(path)))

@@ -4,7 +4,9 @@ from __future__ import annotations
 import sys
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 
 class Progress:
@@ -28,7 +30,7 @@ class Progress:
         self.rows.append((name, status, f"{seconds:.1f}s", _fmt_metrics(metrics), where))
 
     def failed(self, name: str, seconds: float, message: str) -> None:
-        self.console.print(f"    [red]✗ {name} failed after {seconds:.1f}s:[/red] {message}",
+        self.console.print(f"    [red]✗ {name} failed after {seconds:.1f}s:[/red] {escape(message)}",
                            markup=True)
         self.rows.append((name, "failed", f"{seconds:.1f}s", message[:60], ""))
 
@@ -37,7 +39,7 @@ class Progress:
         for col in ("stage", "status", "time", "key metrics", "artifacts"):
             table.add_column(col, overflow="fold")
         for row in self.rows:
-            table.add_row(*row)
+            table.add_row(*(Text(cell) for cell in row))
         self.console.print(table)
 
 

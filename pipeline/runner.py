@@ -23,11 +23,13 @@ EXECUTION_FILE = "execution.json"
 
 @dataclass
 class PipelineResult:
-    """What a pipeline run produced: artifacts by ``(component, output)`` and stage metrics."""
+    """What a pipeline run produced: artifacts by ``(component, output)``, stage metrics and
+    stage wall times in seconds (``seconds[component]``)."""
 
     run_id: str
     artifacts: dict = field(default_factory=dict)
     metrics: dict = field(default_factory=dict)
+    seconds: dict = field(default_factory=dict)
 
 
 def _execution_ids(component_dir: str) -> list:
@@ -140,8 +142,9 @@ def run_pipeline(cfg: dict, *, start: str | None = None, until: str | None = Non
                 produced[(spec.name, name)] = artifact
                 result.artifacts[(spec.name, name)] = artifact
             result.metrics[spec.name] = metrics
+            result.seconds[spec.name] = time.time() - started
             where = os.path.relpath(os.path.dirname(next(iter(outputs.values())).uri))
-            progress.done(spec.name, time.time() - started, metrics, where)
+            progress.done(spec.name, result.seconds[spec.name], metrics, where)
         progress.summary(f"seqline run {cfg['name']} (MLflow run {result.run_id[:8]})")
     return result
 

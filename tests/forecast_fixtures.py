@@ -1,0 +1,52 @@
+"""Shared builders for forecasting tests: run ExampleGen and Transform executors on real data."""
+from __future__ import annotations
+
+import os
+import shutil
+
+from pipeline.artifacts import Artifact
+from pipeline.component import Context
+from pipeline.config import validate_config
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MSFT = os.path.join(ROOT, "examples", "stock_forecast", "data", "msft_daily.csv")
+
+
+def msft_slice(path: str, rows: int) -> str:
+    """The header and the first ``rows`` data rows of the real MSFT CSV."""
+    with open(MSFT, encoding="utf-8") as src, open(path, "w", encoding="utf-8") as dst:
+        for i, line in enumerate(src):
+            if i > rows:
+                break
+            dst.write(line)
+    return path
+
+
+def forecast_config(tmp_path, data_path: str, **overrides) -> dict:
+    """A validated forecasting config writing everything under ``tmp_path``."""
+    raw = {
+        "name": "msft_test", "pipeline_root": "pipeline",
+        "data": {"path": data_path, "time_column": "Date", "feature_columns": ["Close", "Volume"],
+                 "target_column": "Close"},
+        "transform": {"log_returns": ["Close"], "lookback": 10, "horizon": 2},
+        "model": {"type": "lstm", "units": 8},
+        "training": {"epochs": 2, "batch_size": 32},
+        "pusher": {"serving_dir": "serving"},
+    }
+    for section, values in overrides.items():
+        if isinstance(values, dict):
+            raw.setdefault(section, {}).update(values)
+        else:
+            raw[section] = values
+    return validate_config(raw, base_dir=str(tmp_path))
+
+
+def run_executor(module, cfg: dict, inputs: dict, folder: str, ctx: Context | None = None) -> dict:
+    """Run one component's executor into ``folder``; return its output artifacts."""
+    shutil.rmtree(folder, ignore_errors=True)
+    outputs = {name: Artifact(kind, os.path.join(folder, name), producer=module.SPEC.name)
+               for name, kind in module.SPEC.outputs.items()}
+    module.execute(inputs, outputs, module.parameters(cfg), ctx or Context())
+    for artifact in outputs.values():
+        artifact.save()
+    return outputs

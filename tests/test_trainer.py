@@ -1,0 +1,62 @@
+"""Trainer: trains from TFRecords, and resumes after an interruption."""
+import os
+
+import keras
+import pytest
+
+from components import example_gen, trainer, transform
+from pipeline.component import Context
+from tests.forecast_fixtures import forecast_config, msft_slice, run_executor
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("trainer")
+    cfg = forecast_config(tmp, msft_slice(str(tmp / "msft.csv"), 600),
+                          training={"epochs": 4, "early_stopping_patience": 10})
+    gen = run_executor(example_gen, cfg, {}, str(tmp / "gen"))
+    out = run_executor(transform, cfg, {"examples": gen["examples"]}, str(tmp / "tf"))
+    return tmp, cfg, out
+
+
+class Interrupt(Exception):
+    pass
+
+
+def test_interrupted_training_resumes_from_the_last_epoch(data):
+    tmp, cfg, out = data
+    inputs = {"transformed_examples": out["transformed_examples"], "transform_graph": out["transform_graph"]}
+    lines = []
+
+    def crash_after_epoch_two(line):
+        lines.append(line)
+        if line.startswith("epoch 2/"):
+            raise Interrupt
+
+    state = str(tmp / "state")
+    with pytest.raises(Interrupt):
+        run_executor(trainer, cfg, inputs, str(tmp / "t1"), Context(echo=crash_after_epoch_two, state_dir=state))
+    assert os.listdir(os.path.join(state, "backup"))
+    resumed = []
+    model = run_executor(trainer, cfg, inputs, str(tmp / "t2"), Context(echo=resumed.append, state_dir=state))
+    assert any(line.startswith("resuming from the checkpoint") for line in resumed)
+    epochs = [line.split()[1] for line in resumed if line.startswith("epoch ")]
+    assert epochs == ["3/4", "4/4"]
+    assert model["model"].properties["epochs_run"] == 2
+    assert not os.listdir(os.path.join(state, "backup"))   # removed after a finished run
+    loaded = keras.saving.load_model(model["model"].path("model.keras"))
+    assert loaded.output_shape == (None, 2)
+
+
+def test_training_logs_one_line_and_metrics_per_epoch(data):
+    tmp, cfg, out = data
+    inputs = {"transformed_examples": out["transformed_examples"], "transform_graph": out["transform_graph"]}
+    lines, steps = [], []
+    ctx = Context(echo=lines.append, log_metrics=lambda m, step=None: steps.append((step, m)),
+                  state_dir=str(tmp / "state2"))
+    model = run_executor(trainer, cfg, inputs, str(tmp / "t3"), ctx)
+    assert [line.split()[1] for line in lines if line.startswith("epoch")] == ["1/4", "2/4", "3/4", "4/4"]
+    assert [s for s, _ in steps] == [1, 2, 3, 4]
+    assert "val_loss" in steps[0][1]
+    assert os.path.isfile(model["model"].path("loss_curves.png"))
+    assert model["model"].properties["architecture"] == "lstm"

@@ -1,0 +1,108 @@
+"""Transform: the Beam path and the exported transform graph give the same numbers."""
+import json
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from components import example_gen, transform
+from components.example_codec import split_pattern
+from components.tasks import forecast_graph
+from components.tasks import forecast_math as fm
+from components.window_dataset import load_arrays
+from tests.forecast_fixtures import forecast_config, msft_slice, run_executor
+
+
+@pytest.fixture(scope="module")
+def transformed(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("transform")
+    cfg = forecast_config(tmp, msft_slice(str(tmp / "msft.csv"), 400))
+    gen = run_executor(example_gen, cfg, {}, str(tmp / "gen"))
+    out = run_executor(transform, cfg, {"examples": gen["examples"]}, str(tmp / "tf"))
+    with open(out["transform_graph"].path("params.json")) as fh:
+        params = fm.ForecastParams(**json.load(fh))
+    return cfg, gen, out, params
+
+
+def test_graph_reproduces_beam_features_on_the_same_rows(transformed):
+    _, _, out, params = transformed
+    examples = out["transformed_examples"]
+    graph = tf.saved_model.load(out["transform_graph"].path("graph"))
+    for split in ("train", "test"):
+        data = load_arrays(split_pattern(examples.uri, split), examples.properties)
+        assert len(data["x"]) == examples.properties["split_counts"][split]
+        from_graph = graph.transform(tf.constant(data["window"])).numpy()
+        np.testing.assert_allclose(from_graph, data["x"], atol=1e-5)
+
+
+def test_graph_inverse_returns_original_units(transformed):
+    _, _, out, params = transformed
+    examples = out["transformed_examples"]
+    graph = tf.saved_model.load(out["transform_graph"].path("graph"))
+    data = load_arrays(split_pattern(examples.uri, "test"), examples.properties)
+    back = graph.inverse(tf.constant(data["y"]), tf.constant(data["window"])).numpy()
+    np.testing.assert_allclose(back, data["y_raw"], rtol=1e-4)
+    np.testing.assert_allclose(fm.inverse(data["y"], data["window"], params), data["y_raw"], rtol=1e-4)
+
+
+def test_numpy_and_graph_agree_with_missing_values():
+    rng = np.random.default_rng(0)
+    params = fm.ForecastParams(["a", "b"], "a", [True, False], [0.001, 5.0], [0.02, 2.0],
+                               lookback=12, horizon=3, mase_scale=1.0)
+    raw = np.exp(rng.normal(0, 0.02, (20, 12, 2)).cumsum(axis=1)) * [50.0, 5.0]
+    raw[0, :3, 0] = np.nan      # leading gap: back-filled
+    raw[1, 4:7, 1] = np.nan     # inner gap: forward-filled
+    raw[2, :, 1] = np.nan       # all missing: becomes 0 after scaling
+    raw = raw.astype(np.float32)
+    module = forecast_graph.ForecastTransform(params)
+    np.testing.assert_allclose(module.transform(tf.constant(raw)).numpy(),
+                               fm.transform_window(raw, params), atol=1e-6)
+    assert not np.isnan(fm.transform_window(raw, params)).any()
+    pred = rng.normal(size=(20, 3)).astype(np.float32)
+    np.testing.assert_allclose(module.inverse(tf.constant(pred), tf.constant(raw)).numpy(),
+                               fm.inverse(pred, raw, params), rtol=1e-5)
+
+
+def test_fill_missing_forward_then_backward():
+    x = np.array([[np.nan, 1.0, np.nan, np.nan, 4.0, np.nan]])[:, :, None]
+    filled = fm.fill_missing(x)[0, :, 0]
+    np.testing.assert_array_equal(filled, [1, 1, 1, 1, 4, 4])
+    tf_filled = forecast_graph.fill_missing(tf.constant(x), 6).numpy()[0, :, 0]
+    np.testing.assert_array_equal(tf_filled, filled)
+
+
+def test_target_transform_round_trips():
+    params = fm.ForecastParams(["p"], "p", [True], [0.01], [0.5], lookback=4, horizon=3, mase_scale=1.0)
+    raw = np.array([[[10.0], [11.0], [12.0], [12.5]]])
+    future = np.array([[13.0, 12.0, 14.0]])
+    y = fm.transform_target(raw, future, params)
+    np.testing.assert_allclose(fm.inverse(y, raw, params), future, rtol=1e-6)
+
+
+def test_analyzers_use_only_the_train_split(transformed):
+    cfg, gen, _, params = transformed
+    import csv
+    with open(cfg["data"]["path"]) as fh:
+        rows = list(csv.DictReader(fh))
+    n_train = gen["examples"].properties["split_counts"]["train"]
+    close = np.array([float(r["Close"]) for r in rows])
+    volume = np.array([float(r["Volume"]) for r in rows])
+    returns = np.diff(np.log(close))[: n_train - 1]
+    assert params.center[0] == pytest.approx(returns.mean(), rel=1e-3)
+    assert params.scale[0] == pytest.approx(returns.std(), rel=1e-3)
+    assert params.center[1] == pytest.approx(volume[:n_train].mean(), rel=1e-4)
+    assert params.mase_scale == pytest.approx(np.abs(np.diff(close[:n_train])).mean(), rel=1e-4)
+    # the statistics of all rows differ, so a leak of eval/test rows would fail the checks above
+    assert volume.mean() != pytest.approx(volume[:n_train].mean(), rel=1e-3)
+
+
+def test_windows_are_assigned_to_the_split_of_their_first_target(transformed):
+    _, gen, out, _ = transformed
+    counts = out["transformed_examples"].properties["split_counts"]
+    rows = gen["examples"].properties["split_counts"]
+    lookback, horizon = 10, 2
+    assert counts["train"] == rows["train"] - lookback
+    assert counts["eval"] == rows["eval"]
+    assert counts["test"] == rows["test"] - horizon + 1
+    assert os.path.isfile(out["transform_graph"].path("graph", "saved_model.pb"))
