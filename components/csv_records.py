@@ -8,9 +8,10 @@ from __future__ import annotations
 import csv
 import math
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 MISSING_TOKENS = {"", "na", "nan", "null", "none", "n/a"}
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
 @dataclass(frozen=True)
@@ -18,7 +19,7 @@ class Record:
     """One parsed row: its series, timestamp (epoch seconds), source row and feature values."""
 
     series_id: str
-    timestamp: int
+    timestamp: int             # microseconds since 1970-01-01 UTC
     time: str
     row: int
     values: tuple
@@ -97,7 +98,8 @@ def parse_row(item, spec: RowSpec):
             return Rejected(path, number, f"column '{column}': {cells[column]!r} is not a number",
                             raw)
     series = cells[spec.series_id_column].strip() if spec.series_id_column else ""
-    return Record(series, int(stamp.timestamp()), text, number, tuple(values), path)
+    micros = (stamp - EPOCH) // timedelta(microseconds=1)
+    return Record(series, micros, text, number, tuple(values), path)
 
 
 def check_series(series_id: str, records, feature_columns, max_missing_run: int):

@@ -135,7 +135,8 @@ def _finish(summary: dict, params: dict, examples, quarantine, ctx) -> dict:
         raise DataError(f"{params['path']}: no data rows after the header")
     fraction = rejected / rows
     if rejected:
-        ctx.echo(f"{rejected} of {rows} rows quarantined ({fraction:.2%}); see {where}")
+        ctx.echo(f"{rejected} of {rows} rows quarantined ({fraction:.2%}); reasons in the "
+                 "quarantine artifact's quarantine.csv")
     if summary["out_of_order"]:
         ctx.echo(f"{summary['out_of_order']} rows were out of time order; sorted by "
                  f"{params['time_column']}")

@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import os
+import warnings
 
+import mlflow
 import mlflow.pyfunc
 import numpy as np
 
@@ -13,7 +15,8 @@ class SavedModelPyfunc(mlflow.pyfunc.PythonModel):
     def load_context(self, context):
         import tensorflow as tf
 
-        self.serve = tf.saved_model.load(context.artifacts["saved_model"]).signatures["serving_default"]
+        loaded = tf.saved_model.load(context.artifacts["saved_model"])
+        self.serve = loaded.signatures["serving_default"]
 
     def predict(self, context, model_input, params=None):
         window = np.asarray(model_input, dtype=np.float32)
@@ -22,25 +25,21 @@ class SavedModelPyfunc(mlflow.pyfunc.PythonModel):
 
 def log_and_register(saved_model: str, name: str, example: np.ndarray, alias: str = "champion"):
     """Log the SavedModel as a pyfunc in the active run, register it, point ``alias`` at it."""
-    from mlflow.models import infer_signature
-
-    import mlflow
-
-    loaded = SavedModelPyfunc()
-    loaded.load_context(type("Ctx", (), {"artifacts": {"saved_model": saved_model}})())
-    signature = infer_signature(example, loaded.predict(None, example))
-    package = os.path.dirname(os.path.abspath(__file__))
-    info = mlflow.pyfunc.log_model(
-        name="model", python_model=SavedModelPyfunc(), artifacts={"saved_model": saved_model},
-        code_paths=[package],
-        signature=signature, input_example=example, registered_model_name=name,
-        pip_requirements=[f"tensorflow=={_version('tensorflow')}", f"mlflow=={mlflow.__version__}"])
-    version = info.registered_model_version
-    mlflow.MlflowClient().set_registered_model_alias(name, alias, version)
-    return version
-
-
-def _version(package: str) -> str:
     from importlib.metadata import version
 
-    return version(package)
+    from mlflow.models import infer_signature
+
+    package = os.path.dirname(os.path.abspath(__file__))
+    with warnings.catch_warnings():   # MLflow suggests type hints on predict(); a signature is given
+        warnings.simplefilter("ignore")
+        loaded = SavedModelPyfunc()
+        loaded.load_context(type("Ctx", (), {"artifacts": {"saved_model": saved_model}})())
+        signature = infer_signature(example, loaded.predict(None, example))
+        info = mlflow.pyfunc.log_model(
+            name="model", python_model=SavedModelPyfunc(), artifacts={"saved_model": saved_model},
+            code_paths=[package], signature=signature, input_example=example,
+            registered_model_name=name,
+            pip_requirements=[f"tensorflow=={version('tensorflow')}", f"mlflow=={mlflow.__version__}"])
+    registered = info.registered_model_version
+    mlflow.MlflowClient().set_registered_model_alias(name, alias, registered)
+    return registered

@@ -31,14 +31,10 @@ def parameters(cfg: dict) -> dict:
 
 
 def execute(inputs, outputs, params, ctx) -> dict:
-    import warnings
-
     import mlflow
 
     from components import serving_export
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        from components.mlflow_pyfunc import log_and_register
+    from components.mlflow_pyfunc import log_and_register
 
     pushed = outputs["pushed_model"]
     os.makedirs(pushed.uri, exist_ok=True)

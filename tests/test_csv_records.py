@@ -10,6 +10,8 @@ from components import csv_records as cr
 from components.csv_records import Record, Rejected, RowSpec
 
 SPEC = RowSpec("Date", ("Close", "Volume"))
+US = 10**6                    # Record.timestamp counts microseconds since 1970-01-01 UTC
+NOV_10_2017 = 1510272000 * US
 DAY = 86400
 T0 = int(datetime(2020, 1, 1, tzinfo=timezone.utc).timestamp())
 
@@ -32,7 +34,7 @@ def rec(row, n_day, values=(1.0,), series="s1", file="f.csv"):
 
 def test_parse_good_row():
     got = cr.parse_row(item(), SPEC)
-    assert got == Record("", 1510272000, "2017-11-10", 7, (84.5, 1000.0), "f.csv")
+    assert got == Record("", NOV_10_2017, "2017-11-10", 7, (84.5, 1000.0), "f.csv")
 
 
 def test_parse_keeps_series_id_and_time_zone():
@@ -41,13 +43,13 @@ def test_parse_keeps_series_id_and_time_zone():
     cells["Ticker"] = " MSFT "
     got = cr.parse_row((path, row, cells), spec)
     assert got.series_id == "MSFT"
-    assert got.timestamp == 1510272000 - 3600
+    assert got.timestamp == NOV_10_2017 - 3600 * US
     assert got.values == (84.5,)
 
 
 def test_parse_with_time_format():
     spec = RowSpec("Date", ("Close",), time_format="%d/%m/%Y")
-    assert cr.parse_row(item(date="10/11/2017"), spec).timestamp == 1510272000
+    assert cr.parse_row(item(date="10/11/2017"), spec).timestamp == NOV_10_2017
     bad = cr.parse_row(item(date="2017-11-10"), spec)
     assert bad.reason == "column 'Date': bad date '2017-11-10' (expected %d/%m/%Y)"
 

@@ -292,6 +292,20 @@ def test_shuffled_dates_are_sorted_and_counted(msft, clean, tmp_path):
     assert_time_order(result.splits())
 
 
+def test_csv_with_utf8_bom_reads_like_without(msft, tmp_path):
+    header, rows = msft
+    path = write_csv(tmp_path / "data.csv", header, rows)
+    with open(path, "rb") as fh:
+        data = fh.read()
+    with open(path, "wb") as fh:
+        fh.write(b"\xef\xbb\xbf" + data)
+    result = Run(tmp_path, config(tmp_path))
+    assert result.error is None
+    assert result.metrics == {"rows": 300, "quarantined": 0, "train_rows": 240, "eval_rows": 30,
+                              "test_rows": 30}
+    result.assert_nothing_lost()
+
+
 def test_header_only_file_is_a_data_error(msft, tmp_path):
     result = run(tmp_path, msft[0], [])
     assert result.error is not None
