@@ -10,6 +10,8 @@ import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
+from pipeline.errors import DataError
+
 MISSING_TOKENS = {"", "na", "nan", "null", "none", "n/a"}
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
@@ -46,19 +48,29 @@ class RowSpec:
     time_format: str | None = None
 
 
+def _decoded_lines(path: str):
+    """The file's lines as text; a line that is not UTF-8 is an error naming its number."""
+    with open(path, "rb") as fh:
+        for number, raw in enumerate(fh, start=1):
+            try:
+                yield raw.decode("utf-8-sig" if number == 1 else "utf-8")
+            except UnicodeDecodeError as exc:
+                raise DataError(f"{path}: line {number} is not UTF-8 text ({exc.reason}); "
+                                "save the file as UTF-8") from None
+
+
 def read_rows(path: str):
     """Yield ``(path, row number, {column: text})`` for each data row (header is row 1)."""
-    with open(path, newline="", encoding="utf-8-sig") as fh:
-        reader = csv.reader(fh)
-        header = [h.strip() for h in next(reader, [])]
-        for number, values in enumerate(reader, start=2):
-            if not values or all(not v.strip() for v in values):
-                continue
-            if len(values) != len(header):
-                yield path, number, {"__error__": f"has {len(values)} fields, header has "
-                                                  f"{len(header)}", "__raw__": ",".join(values)}
-                continue
-            yield path, number, dict(zip(header, values))
+    reader = csv.reader(_decoded_lines(path))
+    header = [h.strip() for h in next(reader, [])]
+    for number, values in enumerate(reader, start=2):
+        if not values or all(not v.strip() for v in values):
+            continue
+        if len(values) != len(header):
+            yield path, number, {"__error__": f"has {len(values)} fields, header has "
+                                              f"{len(header)}", "__raw__": ",".join(values)}
+            continue
+        yield path, number, dict(zip(header, values))
 
 
 def parse_time(text: str, fmt: str | None) -> datetime:

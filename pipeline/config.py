@@ -172,8 +172,11 @@ def _check_data(cfg: dict) -> None:
     path = data["path"]
     if not os.path.isfile(path):
         raise ConfigError(f"data.path: file not found: {path}")
-    with open(path, newline="", encoding="utf-8-sig") as fh:
-        header = next(csv.reader(fh), None)
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as fh:
+            header = next(csv.reader(fh), None)
+    except UnicodeDecodeError:
+        raise ConfigError(f"data.path: {path} is not UTF-8 text; save it as UTF-8") from None
     if not header:
         raise ConfigError(f"data.path: {path} is empty (no header row)")
     header = [h.strip() for h in header]

@@ -1,6 +1,6 @@
 """MLflow tracking: one parent run per pipeline run, one nested run per component.
 
-The store defaults to ``sqlite:///mlruns/mlflow.db`` with artifacts under ``mlruns/artifacts``
+The store defaults to ``sqlite:///mlruns/mlflow.db`` with artifacts under ``mlruns/<experiment id>``
 (relative to the working directory); ``MLFLOW_TRACKING_URI`` overrides it, e.g. a team server.
 """
 from __future__ import annotations
@@ -21,10 +21,11 @@ def tracking_uri() -> str:
 
 
 def default_artifact_root() -> str | None:
-    """Where runs store files for the local store; ``None`` lets a remote server decide."""
+    """Where runs store files with the local store (``mlruns/<experiment id>/``, MLflow's
+    default); ``None`` when a server or another store decides."""
     if os.environ.get("MLFLOW_TRACKING_URI"):
         return None
-    return os.path.abspath(os.path.join(DEFAULT_STORE_DIR, "artifacts"))
+    return os.path.abspath(DEFAULT_STORE_DIR)
 
 
 def setup(experiment: str):
@@ -38,10 +39,6 @@ def setup(experiment: str):
     if not os.environ.get("MLFLOW_TRACKING_URI"):
         os.makedirs(DEFAULT_STORE_DIR, exist_ok=True)
     mlflow.set_tracking_uri(tracking_uri())
-    if mlflow.get_experiment_by_name(experiment) is None:
-        root = default_artifact_root()
-        location = f"file://{root}/{experiment}" if root else None
-        mlflow.create_experiment(experiment, artifact_location=location)
     mlflow.set_experiment(experiment)
     return mlflow
 

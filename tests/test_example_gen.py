@@ -373,3 +373,13 @@ def test_too_many_bad_rows_in_runner_keeps_failed_outputs(msft, tmp_path, monkey
     shown = capsys.readouterr().out
     assert "ExampleGen failed after" in shown
     assert "row 30: column 'Volume': '[missing]' is not a number" in " ".join(shown.split())
+
+
+def test_a_data_file_that_is_not_utf8_is_named_with_its_row(tmp_path):
+    from components.csv_records import read_rows
+    from pipeline.errors import DataError
+
+    path = tmp_path / "latin1.csv"
+    path.write_bytes("Date,Close\n2020-01-01,1.0\n2020-01-02,2.0\n".encode() + "2020-01-03,caf\xe9\n".encode("latin-1"))
+    with pytest.raises(DataError, match=r"latin1.csv: line 4 is not UTF-8 text"):
+        list(read_rows(str(path)))
