@@ -102,10 +102,14 @@ def _import_all() -> None:
     import components.plots  # noqa: F401
     import components.pusher  # noqa: F401
     import components.serving_export  # noqa: F401
+    import components.tasks.forecast  # noqa: F401
+    import components.tasks.forecast_evaluate  # noqa: F401
     import components.tasks.forecast_graph  # noqa: F401
+    import components.tasks.forecast_transform  # noqa: F401
+    import components.tasks.timeseries_gen  # noqa: F401
     import components.trainer  # noqa: F401
     import components.transform  # noqa: F401
-    import components.window_dataset  # noqa: F401
+    import components.tasks.forecast_data  # noqa: F401
     import models  # noqa: F401
 
 

@@ -1,24 +1,16 @@
-"""Evaluator: test-split metrics in original units, next to baselines, and the blessing.
-
-The naive (last value) and seasonal-naive forecasts are scored on the same windows. The current
-champion (newest pushed version) is re-scored on the same windows so the comparison is fair.
+"""Evaluator: the task's metrics on the test split, next to its baselines and the current
+champion (re-scored on the same data), and the blessing that gates the Pusher.
 
 Outputs
-    evaluation: ``metrics.json``, ``predictions.csv``, ``forecast_vs_actual.png``, ``residuals.png``.
+    evaluation: the task's report (``metrics.json``, plots, predictions).
     blessing: ``blessing.json`` with ``blessed`` and the reasons.
 """
 from __future__ import annotations
 
-import csv
 import json
 import os
 
-import numpy as np
-
-from components.example_codec import split_pattern
-from components.tasks import forecast_math as fm
-from components.tasks.forecast_metrics import (forecast_metrics, naive_forecast,
-                                               seasonal_naive_forecast)
+from components.tasks import get_task
 from pipeline.component import ComponentSpec
 
 SPEC = ComponentSpec(
@@ -27,137 +19,24 @@ SPEC = ComponentSpec(
             "transform_graph": ("TransformGraph", "Transform", "transform_graph"),
             "model": ("Model", "Trainer", "model")},
     outputs={"evaluation": "Evaluation", "blessing": "Blessing"},
-    description="score the test split against naive baselines and the champion; bless",
+    description="score the test split against baselines and the champion; bless",
 )
 
 
 def parameters(cfg: dict) -> dict:
-    ev = cfg["evaluation"]
-    return {"seasonal_period": ev["seasonal_period"], "blessing": dict(ev["blessing"]),
+    return {"task": cfg["task"], **cfg["evaluation"],
             "champion_dir": os.path.join(cfg["pusher"]["serving_dir"], cfg["pusher"]["model_name"])}
 
 
-def _champion_forecast(champion_dir: str, windows: np.ndarray, ctx):
-    """The newest pushed model's forecasts on ``windows``, or ``None`` if there is none."""
-    from components import serving_export
-
-    found = serving_export.versions(champion_dir)
-    if not found:
-        return None, None
-    path = os.path.join(champion_dir, str(found[-1]))
-    serve = serving_export.load_signature(path)
-    expected = tuple(serve.structured_input_signature[1]["window"].shape[1:])
-    if expected != windows.shape[1:]:
-        ctx.echo(f"champion v{found[-1]} takes windows of shape {expected}, not "
-                 f"{windows.shape[1:]}: not compared")
-        return found[-1], None
-    out = [serve(window=windows[i:i + 1024])["forecast"].numpy() for i in range(0, len(windows), 1024)]
-    return found[-1], np.concatenate(out)
-
-
-def bless(model: dict, naive: dict, champion: dict | None, rules: dict) -> tuple:
-    """Apply the blessing rules; return ``(blessed, reasons)``."""
-    reasons, ok = [], True
-    if rules["max_mase"] is not None:
-        passed = model["mase"] < rules["max_mase"]
-        ok &= passed
-        reasons.append(f"MASE {model['mase']:.4f} {'<' if passed else '>='} max_mase {rules['max_mase']}")
-    if rules["max_ratio_to_naive"] is not None:
-        ratio = model["mase"] / naive["mase"]
-        passed = ratio <= rules["max_ratio_to_naive"]
-        ok &= passed
-        reasons.append(f"MASE / naive MASE = {ratio:.4f} {'<=' if passed else '>'} "
-                       f"max_ratio_to_naive {rules['max_ratio_to_naive']}")
-    limit = rules["max_regression_vs_champion"]
-    if champion is not None and limit is not None:
-        bound = champion["mase"] * (1 + limit)
-        passed = model["mase"] <= bound
-        ok &= passed
-        reasons.append(f"MASE {model['mase']:.4f} {'<=' if passed else '>'} champion "
-                       f"{champion['mase']:.4f} x (1 + {limit})")
-    if not reasons:
-        reasons.append("no blessing rule applies (no threshold and no champion)")
-    return bool(ok), reasons
-
-
-def _write_predictions(path, data, forecast, naive):
-    with open(path, "w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh)
-        horizon = forecast.shape[1]
-        writer.writerow(["series_id", "target_time"] + [f"{k}{h + 1}" for k in ("actual", "forecast", "naive")
-                                                        for h in range(horizon)])
-        for i in range(len(forecast)):
-            writer.writerow([data["series"][i], data["times"][i], *data["y_raw"][i], *forecast[i], *naive[i]])
-
-
-def _meta(pattern: str) -> tuple:
-    """Series ids and target times of a split, in file order."""
-    import tensorflow as tf
-
-    spec = {"meta/series_id": tf.io.FixedLenFeature([], tf.string),
-            "meta/target_time": tf.io.FixedLenFeature([], tf.string)}
-    files = tf.data.Dataset.list_files(pattern, shuffle=False)
-    ds = tf.data.TFRecordDataset(files, compression_type="GZIP").batch(4096).map(
-        lambda s: tf.io.parse_example(s, spec))
-    series, times = [], []
-    for batch in ds.as_numpy_iterator():
-        series += [s.decode() for s in batch["meta/series_id"]]
-        times += [t.decode() for t in batch["meta/target_time"]]
-    return series, times
-
-
 def execute(inputs, outputs, params, ctx) -> dict:
-    import keras
-
-    from components import plots
-    from components.window_dataset import load_arrays
-
-    examples, graph = inputs["transformed_examples"], inputs["transform_graph"]
-    with open(graph.path("params.json"), encoding="utf-8") as fh:
-        p = fm.ForecastParams(**json.load(fh))
-    pattern = split_pattern(examples.uri, "test")
-    data = load_arrays(pattern, examples.properties)
-    data["series"], data["times"] = _meta(pattern)
-    windows = data["window"]
-    model = keras.saving.load_model(inputs["model"].path("model.keras"), compile=False)
-    forecast = fm.inverse(model.predict(data["x"], batch_size=1024, verbose=0), windows, p)
-    naive = naive_forecast(windows, p.target_index, p.horizon)
-    seasonal = seasonal_naive_forecast(windows, p.target_index, p.horizon, params["seasonal_period"])
-    last = naive[:, 0]
-    scores = {name: forecast_metrics(data["y_raw"], f, last, p.mase_scale)
-              for name, f in (("model", forecast), ("naive", naive), ("seasonal_naive", seasonal))}
-    version, champ = _champion_forecast(params["champion_dir"], windows, ctx)
-    if champ is not None:
-        scores["champion"] = forecast_metrics(data["y_raw"], champ, last, p.mase_scale)
-    blessed, reasons = bless(scores["model"], scores["naive"], scores.get("champion"),
-                             params["blessing"])
-    beats = scores["model"]["mase"] < scores["naive"]["mase"]
-    verdict = (f"model MASE {scores['model']['mase']:.4f} vs naive {scores['naive']['mase']:.4f}: "
-               f"the model {'beats' if beats else 'does NOT beat'} the naive forecast")
-    ctx.echo(verdict)
-    ctx.echo(f"{'blessed' if blessed else 'not blessed'}: " + "; ".join(reasons))
-
+    task = get_task(params["task"])
     evaluation, blessing = outputs["evaluation"], outputs["blessing"]
-    os.makedirs(evaluation.uri, exist_ok=True)
+    metrics, blessed, reasons = task.evaluate(
+        params, inputs["transformed_examples"], inputs["transform_graph"],
+        inputs["model"].path("model.keras"), evaluation, ctx)
+    ctx.echo(f"{'blessed' if blessed else 'not blessed'}: " + "; ".join(reasons))
     os.makedirs(blessing.uri, exist_ok=True)
-    report = {"metrics": scores, "test_windows": len(windows), "beats_naive": beats,
-              "verdict": verdict, "champion_version": version}
-    with open(evaluation.path("metrics.json"), "w", encoding="utf-8") as fh:
-        json.dump(report, fh, indent=2)
     with open(blessing.path("blessing.json"), "w", encoding="utf-8") as fh:
         json.dump({"blessed": blessed, "reasons": reasons}, fh, indent=2)
-    _write_predictions(evaluation.path("predictions.csv"), data, forecast, naive)
-    first = [i for i, s in enumerate(data["series"]) if s == data["series"][0]]
-    title = f"Test split, 1-step-ahead {p.target_column}" + (f" ({data['series'][0]})" if data["series"][0] else "")
-    times = [data["times"][i] for i in first]
-    ctx.log_file(plots.forecast_vs_actual(times, data["y_raw"][first, 0], forecast[first, 0],
-                                          naive[first, 0], evaluation.path("forecast_vs_actual.png"), title))
-    ctx.log_file(plots.residuals(times, data["y_raw"][first, 0] - forecast[first, 0],
-                                 evaluation.path("residuals.png")))
-    for path in ("metrics.json", "predictions.csv"):
-        ctx.log_file(evaluation.path(path))
-    ctx.log_metrics({f"{who}_{k}": v for who, m in scores.items() for k, v in m.items()})
-    evaluation.properties.update(metrics=scores, beats_naive=beats, test_windows=len(windows))
     blessing.properties.update(blessed=blessed, reasons=reasons)
-    return {"mase": scores["model"]["mase"], "naive_mase": scores["naive"]["mase"],
-            "mae": scores["model"]["mae"], "naive_mae": scores["naive"]["mae"], "blessed": blessed}
+    return {**metrics, "blessed": blessed}

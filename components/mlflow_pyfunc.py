@@ -19,8 +19,11 @@ class SavedModelPyfunc(mlflow.pyfunc.PythonModel):
         self.serve = loaded.signatures["serving_default"]
 
     def predict(self, context, model_input, params=None):
-        window = np.asarray(model_input, dtype=np.float32)
-        return self.serve(window=window)["forecast"].numpy()
+        name, spec = next(iter(self.serve.structured_input_signature[1].items()))
+        outputs = self.serve(**{name: np.asarray(model_input, dtype=spec.dtype.as_numpy_dtype)})
+        if len(outputs) == 1:
+            return next(iter(outputs.values())).numpy()
+        return {key: value.numpy() for key, value in outputs.items()}
 
 
 def log_and_register(saved_model: str, name: str, example: np.ndarray, alias: str = "champion"):

@@ -1,16 +1,13 @@
 """Pusher: exports a blessed model for serving and registers it in MLflow.
 
 Writes ``<serving_dir>/<model_name>/<version>/`` (TensorFlow Serving layout; ``serving_default``
-takes raw windows) through a temporary folder and a rename, then registers it in the MLflow Model
-Registry with the alias ``champion``. An unblessed model is not pushed.
+takes raw input) through a temporary folder and a rename, after registering it in the MLflow
+Model Registry with the alias ``champion``. An unblessed model is not pushed.
 """
 from __future__ import annotations
 
-import json
 import os
 import shutil
-
-import numpy as np
 
 from pipeline.component import ComponentSpec
 
@@ -27,7 +24,7 @@ SPEC = ComponentSpec(
 
 
 def parameters(cfg: dict) -> dict:
-    return {**cfg["pusher"], "pipeline": cfg["name"]}
+    return {"task": cfg["task"], **cfg["pusher"]}
 
 
 def execute(inputs, outputs, params, ctx) -> dict:
@@ -35,6 +32,7 @@ def execute(inputs, outputs, params, ctx) -> dict:
 
     from components import serving_export
     from components.mlflow_pyfunc import log_and_register
+    from components.tasks import get_task
 
     pushed = outputs["pushed_model"]
     os.makedirs(pushed.uri, exist_ok=True)
@@ -42,27 +40,21 @@ def execute(inputs, outputs, params, ctx) -> dict:
         ctx.echo("model not blessed: nothing pushed")
         pushed.properties.update(pushed=False)
         return {"pushed": False}
+    task = get_task(params["task"])
     model_dir = os.path.join(params["serving_dir"], params["model_name"])
     version = (serving_export.versions(model_dir) or [0])[-1] + 1
     final = os.path.join(model_dir, str(version))
     tmp = os.path.join(model_dir, f".tmp-{version}-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
-    with open(inputs["transform_graph"].path("params.json"), encoding="utf-8") as fh:
-        transform = json.load(fh)
-    props = inputs["transformed_examples"].properties
-    metadata = {"model_name": params["model_name"], "version": version, "task": "forecast",
-                "inputs": {"window": {"dtype": "float32", "shape": [-1, props["lookback"], props["n_features"]],
-                                      "columns": transform["feature_columns"]}},
-                "outputs": {"forecast": {"dtype": "float32", "shape": [-1, props["horizon"]],
-                                         "column": transform["target_column"]}},
-                "metrics": inputs["evaluation"].properties["metrics"],
-                "source_model": inputs["model"].uri}
     registered = None
     try:
-        serving_export.export(inputs["transform_graph"].path("graph"), inputs["model"].path("model.keras"),
-                              props, tmp, metadata)
+        spec = task.export(inputs["transform_graph"], inputs["model"].path("model.keras"),
+                           inputs["transformed_examples"], tmp)
+        serving_export.write_metadata(tmp, {
+            "model_name": params["model_name"], "version": version, "task": params["task"], **spec,
+            "metrics": inputs["evaluation"].properties["metrics"], "source_model": inputs["model"].uri})
         if params["register"] and mlflow.active_run() is not None:
-            example = _example_window(inputs["transformed_examples"], props)
+            example = task.example_input(inputs["transformed_examples"])
             registered = log_and_register(tmp, params["model_name"], example)
         os.rename(tmp, final)
     finally:
@@ -73,12 +65,3 @@ def execute(inputs, outputs, params, ctx) -> dict:
     pushed.properties.update(pushed=True, version=version, path=os.path.abspath(final),
                              registered_version=registered)
     return {"pushed": True, "version": version}
-
-
-def _example_window(examples, props) -> np.ndarray:
-    """A one-window input example taken from the test split."""
-    from components.example_codec import split_pattern
-    from components.window_dataset import make_dataset
-
-    _, _, raw = next(iter(make_dataset(split_pattern(examples.uri, "test"), props, 1, with_raw=True)))
-    return raw["window"].numpy()

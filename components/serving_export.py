@@ -1,54 +1,40 @@
-"""The served model: transform graph + trained Keras model in one SavedModel.
+"""Exported models in the TensorFlow Serving layout: ``<serving_dir>/<name>/<version>/``.
 
-Its ``serving_default`` signature takes raw windows (``window``: float32
-``[batch, lookback, features]`` in original units, NaN allowed) and returns ``forecast``
-(float32 ``[batch, horizon]`` in original units).
+Each version holds a SavedModel whose ``serving_default`` signature takes raw input, and
+``assets.extra/seqline.json`` describing it (inputs, outputs, metrics, source).
 """
 from __future__ import annotations
 
 import json
 import os
 
-import tensorflow as tf
-
 METADATA = os.path.join("assets.extra", "seqline.json")
 
 
-class ForecastServer(tf.Module):
-    """Raw window -> transform graph -> model -> inverse transform."""
+def save(module, path: str, metadata: dict) -> None:
+    """Save a ``tf.Module`` with a ``serve`` function as a SavedModel plus its metadata."""
+    import tensorflow as tf
 
-    def __init__(self, graph, model, lookback: int, n_features: int):
-        super().__init__()
-        self.graph, self.model = graph, model
-        spec = tf.TensorSpec([None, lookback, n_features], tf.float32, name="window")
-        self.serve = tf.function(self._serve, input_signature=[spec])
-
-    def _serve(self, window):
-        prediction = self.model(self.graph.transform(window), training=False)
-        return {"forecast": self.graph.inverse(tf.cast(prediction, tf.float32), window)}
+    tf.saved_model.save(module, path, signatures={"serving_default": module.serve})
+    write_metadata(path, metadata)
 
 
-def export(graph_dir: str, model_path: str, props: dict, path: str, metadata: dict) -> None:
-    """Write the serving SavedModel to ``path`` (which must not exist yet)."""
-    import keras
-
-    graph = tf.saved_model.load(graph_dir)
-    model = keras.saving.load_model(model_path, compile=False)
-    server = ForecastServer(graph, model, props["lookback"], props["n_features"])
-    tf.saved_model.save(server, path, signatures={"serving_default": server.serve})
+def write_metadata(path: str, metadata: dict) -> None:
     os.makedirs(os.path.join(path, "assets.extra"), exist_ok=True)
     with open(os.path.join(path, METADATA), "w", encoding="utf-8") as fh:
         json.dump(metadata, fh, indent=2)
 
 
-def load_signature(path: str):
-    """The ``serving_default`` function of an exported model."""
-    return tf.saved_model.load(path).signatures["serving_default"]
-
-
 def read_metadata(path: str) -> dict:
     with open(os.path.join(path, METADATA), encoding="utf-8") as fh:
         return json.load(fh)
+
+
+def load_signature(path: str):
+    """The ``serving_default`` function of an exported model."""
+    import tensorflow as tf
+
+    return tf.saved_model.load(path).signatures["serving_default"]
 
 
 def versions(model_dir: str) -> list:

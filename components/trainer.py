@@ -1,4 +1,5 @@
-"""Trainer: builds the configured model and fits it on the transformed windows.
+"""Trainer: builds the configured model with the task's head and fits it on the transformed
+examples (tf.data: interleave, shuffle, batch, prefetch).
 
 Training resumes from the last finished epoch after an interruption (Keras ``BackupAndRestore``
 under the pipeline's state folder, keyed by the inputs and parameters). Output: ``model.keras``.
@@ -10,7 +11,6 @@ import json
 import os
 import time
 
-from components.example_codec import split_pattern
 from pipeline.component import ComponentSpec
 
 SPEC = ComponentSpec(
@@ -55,21 +55,16 @@ def execute(inputs, outputs, params, ctx) -> dict:
     import keras
 
     from components import plots
-    from components.window_dataset import make_dataset
-    from models import build_model
+    from components.tasks import get_task
 
     train_cfg, examples = params["training"], inputs["transformed_examples"]
-    props = examples.properties
+    task = get_task(params["task"])
     keras.utils.set_random_seed(train_cfg["seed"])
-    batch = train_cfg["batch_size"]
-    train = make_dataset(split_pattern(examples.uri, "train"), props, batch, shuffle=True,
-                         shuffle_buffer=train_cfg["shuffle_buffer"], seed=train_cfg["seed"])
-    has_eval = props["split_counts"].get("eval", 0) > 0
-    val = make_dataset(split_pattern(examples.uri, "eval"), props, batch) if has_eval else None
-    model = build_model(params["model"], (props["steps"], props["n_features"]), params["task"],
-                        props["horizon"], name=params["name"])
-    model.compile(optimizer=keras.optimizers.Adam(train_cfg["learning_rate"]), loss="mse",
-                  metrics=["mae"])
+    train, val = task.datasets(examples, train_cfg)
+    has_eval = val is not None
+    model = task.build_model(params["model"], examples, params["name"])
+    model.compile(optimizer=keras.optimizers.Adam(train_cfg["learning_rate"]),
+                  **task.compile_args(examples))
     monitor = "val_loss" if has_eval else "loss"
     backup = os.path.join(ctx.state_dir, "backup", _fingerprint(inputs, params))
     if os.path.isdir(backup):
@@ -92,8 +87,6 @@ def execute(inputs, outputs, params, ctx) -> dict:
     best = min(history.get(monitor) or [float("nan")])
     out.properties.update(backend=keras.backend.backend(), architecture=params["model"]["type"],
                           parameters=int(model.count_params()), epochs_run=len(history.get("loss", [])),
-                          monitor=monitor, best=float(best), task=params["task"],
-                          input_shape=[props["steps"], props["n_features"]],
-                          outputs=props["horizon"])
+                          monitor=monitor, best=float(best), task=params["task"])
     return {f"best_{monitor}": float(best), "epochs_run": len(history.get("loss", [])),
             "train_seconds": round(seconds, 2), "parameters": int(model.count_params())}

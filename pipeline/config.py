@@ -12,7 +12,6 @@ Example:
 """
 from __future__ import annotations
 
-import csv
 import difflib
 import os
 from dataclasses import dataclass, field
@@ -23,7 +22,6 @@ import yaml
 from pipeline.errors import ConfigError
 
 REQUIRED = object()
-TASKS = ("forecast",)
 MODEL_TYPES = ("simple_rnn", "lstm", "gru", "transformer")
 STAGES = ("ExampleGen", "Transform", "Trainer", "Evaluator", "Pusher")
 
@@ -38,6 +36,7 @@ class Field:
     minimum: float | None = None
     maximum: float | None = None
     help: str = ""
+    is_path: bool = False      # resolved against the config file's folder
 
 
 @dataclass
@@ -48,39 +47,19 @@ class Section:
     optional: bool = True
 
 
-def _f(types, default=REQUIRED, **kw) -> Field:
+def field_spec(types, default=REQUIRED, **kw) -> Field:
+    """A :class:`Field` from one type or a tuple of types."""
     return Field(types if isinstance(types, tuple) else (types,), default, **kw)
 
 
+_f = field_spec
+
+
 NUM = (int, float)
-SCHEMA = Section({
+COMMON = {
     "name": _f(str, help="pipeline name; also the MLflow experiment and model name"),
-    "task": _f(str, "forecast", choices=TASKS),
-    "pipeline_root": _f(str, "output/pipeline", help="where artifacts are written"),
-    "data": Section({
-        "path": _f(str, help="CSV file (relative to the config file)"),
-        "time_column": _f(str),
-        "time_format": _f((str, type(None)), None, help="strptime format; default ISO 8601"),
-        "feature_columns": _f(list),
-        "target_column": _f(str),
-        "series_id_column": _f((str, type(None)), None),
-        "split": Section({
-            "train": _f(NUM, 0.8, minimum=0.0, maximum=1.0),
-            "eval": _f(NUM, 0.1, minimum=0.0, maximum=1.0),
-            "test": _f(NUM, 0.1, minimum=0.0, maximum=1.0),
-        }),
-        "max_bad_fraction": _f(NUM, 0.01, minimum=0.0, maximum=1.0),
-        "max_missing_run": _f(int, 5, minimum=0,
-                              help="longer runs of missing values are quarantined"),
-    }, optional=False),
-    "transform": Section({
-        "scaling": _f(str, "standard", choices=("standard", "minmax", "none")),
-        "log_returns": _f((bool, list), False,
-                          help="true for all features, or a list of columns"),
-        "lookback": _f(int, 30, minimum=2),
-        "horizon": _f(int, 1, minimum=1),
-        "stride": _f(int, 1, minimum=1),
-    }),
+    "task": _f(str, "forecast", help="see pipeline.task_configs.TASK_SECTIONS"),
+    "pipeline_root": _f(str, "output/pipeline", is_path=True, help="where artifacts are written"),
     "model": Section({
         "type": _f(str, "lstm", choices=MODEL_TYPES),
         "units": _f(int, 32, minimum=1),
@@ -97,28 +76,22 @@ SCHEMA = Section({
         "shuffle_buffer": _f(int, 10000, minimum=1),
         "seed": _f(int, 42),
     }),
-    "evaluation": Section({
-        "seasonal_period": _f(int, 5, minimum=1),
-        "blessing": Section({
-            "max_mase": _f((int, float, type(None)), None, minimum=0.0,
-                           help="bless only if test MASE is below this"),
-            "max_ratio_to_naive": _f((int, float, type(None)), None, minimum=0.0,
-                                     help="bless only if MASE / naive MASE is at most this"),
-            "max_regression_vs_champion": _f((int, float, type(None)), 0.05, minimum=0.0,
-                                             help="relative MASE increase allowed"),
-        }),
-    }),
     "pusher": Section({
-        "serving_dir": _f(str, "output/serving"),
+        "serving_dir": _f(str, "output/serving", is_path=True),
         "model_name": _f((str, type(None)), None, help="default: the pipeline name"),
         "register": _f(bool, True, help="register in the MLflow Model Registry"),
     }),
     "mlflow": Section({
         "experiment": _f((str, type(None)), None, help="default: the pipeline name"),
     }),
-})
+}
 
-PATH_KEYS = (("pipeline_root",), ("data", "path"), ("pusher", "serving_dir"))
+
+def schema(task: str) -> Section:
+    """The full schema of a config for ``task``: common sections plus the task's own."""
+    from pipeline.task_configs import TASK_SECTIONS
+
+    return Section({**COMMON, **TASK_SECTIONS[task]})
 
 
 def _type_name(types: tuple) -> str:
@@ -141,9 +114,10 @@ def _check_value(key: str, spec: Field, value: Any) -> Any:
     return value
 
 
-def _validate(section: Section, raw: Any, prefix: str) -> dict:
+def _validate(section: Section, raw: Any, prefix: str, base_dir: str) -> dict:
     if raw is None:
         raw = {}
+    raw = {} if raw is None else raw
     if not isinstance(raw, dict):
         raise ConfigError(f"{prefix.rstrip('.') or 'config'}: expected a mapping, got {raw!r}")
     for key in raw:
@@ -157,67 +131,33 @@ def _validate(section: Section, raw: Any, prefix: str) -> dict:
         if isinstance(spec, Section):
             if key not in raw and not spec.optional:
                 raise ConfigError(f"{name}: missing required section")
-            out[key] = _validate(spec, raw.get(key), name + ".")
-        elif key in raw:
+            out[key] = _validate(spec, raw.get(key), name + ".", base_dir)
+            continue
+        if key in raw:
             out[key] = _check_value(name, spec, raw[key])
         elif spec.default is REQUIRED:
             raise ConfigError(f"{name}: missing required key")
         else:
             out[key] = spec.default
+        if spec.is_path and isinstance(out[key], str):
+            out[key] = os.path.normpath(os.path.join(base_dir, out[key]))
     return out
-
-
-def _check_data(cfg: dict) -> None:
-    data = cfg["data"]
-    path = data["path"]
-    if not os.path.isfile(path):
-        raise ConfigError(f"data.path: file not found: {path}")
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as fh:
-            header = next(csv.reader(fh), None)
-    except UnicodeDecodeError:
-        raise ConfigError(f"data.path: {path} is not UTF-8 text; save it as UTF-8") from None
-    if not header:
-        raise ConfigError(f"data.path: {path} is empty (no header row)")
-    header = [h.strip() for h in header]
-    wanted = [("data.time_column", data["time_column"]), ("data.target_column", data["target_column"])]
-    wanted += [("data.feature_columns", c) for c in data["feature_columns"]]
-    if data["series_id_column"]:
-        wanted.append(("data.series_id_column", data["series_id_column"]))
-    for key, column in wanted:
-        if column not in header:
-            raise ConfigError(f"{key}: column '{column}' not in {path} (columns: {', '.join(header)})")
-    if data["target_column"] not in data["feature_columns"]:
-        data["feature_columns"] = data["feature_columns"] + [data["target_column"]]
-    lr = cfg["transform"]["log_returns"]
-    if isinstance(lr, list):
-        for column in lr:
-            if column not in data["feature_columns"]:
-                raise ConfigError(f"transform.log_returns: '{column}' is not a feature column")
-    split = data["split"]
-    if abs(split["train"] + split["eval"] + split["test"] - 1.0) > 1e-6:
-        raise ConfigError("data.split: train + eval + test must add up to 1")
-    if split["train"] <= 0 or split["test"] <= 0:
-        raise ConfigError("data.split: train and test fractions must be above 0")
 
 
 def validate_config(raw: Any, base_dir: str = ".") -> dict:
     """Validate a parsed YAML mapping; return the full config with defaults filled in."""
-    cfg = _validate(SCHEMA, raw, "")
-    for keys in PATH_KEYS:
-        node = cfg
-        for k in keys[:-1]:
-            node = node[k]
-        node[keys[-1]] = os.path.normpath(os.path.join(base_dir, node[keys[-1]]))
-    if not all(isinstance(c, str) for c in cfg["data"]["feature_columns"]):
-        raise ConfigError("data.feature_columns: expected a list of column names")
-    if not cfg["data"]["feature_columns"]:
-        raise ConfigError("data.feature_columns: at least one column is needed")
+    from pipeline.task_configs import TASK_CHECKS, TASK_SECTIONS
+
+    raw = {} if raw is None else raw
+    if not isinstance(raw, dict):
+        raise ConfigError(f"config: expected a mapping, got {raw!r}")
+    task = raw.get("task", "forecast")
+    if task not in TASK_SECTIONS:
+        raise ConfigError(f"task: must be one of {', '.join(TASK_SECTIONS)}, got {task!r}")
+    cfg = _validate(schema(task), raw, "", base_dir)
     cfg["pusher"]["model_name"] = cfg["pusher"]["model_name"] or cfg["name"]
     cfg["mlflow"]["experiment"] = cfg["mlflow"]["experiment"] or cfg["name"]
-    if cfg["evaluation"]["seasonal_period"] > cfg["transform"]["lookback"]:
-        raise ConfigError("evaluation.seasonal_period: must not exceed transform.lookback")
-    _check_data(cfg)
+    TASK_CHECKS[task](cfg)
     return cfg
 
 

@@ -113,7 +113,7 @@ def test_unknown_key_without_close_match_has_no_suggestion(folder):
     ("model__dropout", "0.1", "model.dropout: expected integer or number, got '0.1'"),
     ("pusher__register", "yes", "pusher.register: expected boolean, got 'yes'"),
     ("data__feature_columns", "Close", "data.feature_columns: expected list, got 'Close'"),
-    ("data__feature_columns", ["Close", 3], "data.feature_columns: expected a list of column names"),
+    ("data__feature_columns", ["Close", 3], "data.feature_columns: expected a non-empty list of column names"),
     ("name", None, "name: expected string, got None"),
     ("model", "lstm", "model: expected a mapping, got 'lstm'"),
     ("data__split", [0.8, 0.1, 0.1], "data.split: expected a mapping, got [0.8, 0.1, 0.1]"),

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import yaml
 
-from components.example_codec import split_pattern
+from components.split_io import split_pattern
 from components.tasks import forecast_math as fm
-from components.window_dataset import load_arrays
+from components.tasks.forecast_data import load_arrays
 from pipeline.artifacts import Artifact
 from pipeline.config import load_config
 from pipeline.runner import latest_execution, run_pipeline

@@ -18,9 +18,11 @@ import yaml
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from components import csv_records as cr
+from components.tasks import csv_records as cr
 from components import example_gen
-from components.example_codec import SPLITS, decode, split_pattern
+from components.split_io import SPLITS, split_pattern
+from components.tasks import timeseries_gen
+from components.tasks.timeseries_codec import decode
 from pipeline.artifacts import Artifact
 from pipeline.component import Context
 from pipeline.config import load_config, validate_config
@@ -125,7 +127,7 @@ def test_parse_rows_transform_splits_records_and_rejects(tmp_path):
         ["2020-13-01", "1.8", "12"], ["2020-01-05", "1.9"]])
     spec = cr.RowSpec("Date", ("Close", "Volume"))
     with TestPipeline() as p:
-        parsed = p | beam.Create([path]) | example_gen.ParseRows(spec)
+        parsed = p | beam.Create([path]) | timeseries_gen.ParseRows(spec)
         assert_that(parsed.records | "Rows" >> beam.Map(lambda r: (r.row, r.time, r.values[0])),
                     equal_to([(2, "2020-01-01", 1.5), (4, "2020-01-03", 1.7)]), label="records")
         assert_that(parsed.rejected | "Why" >> beam.Map(lambda r: (r.row, r.reason)),
@@ -142,7 +144,7 @@ def test_check_series_transform_per_series(tmp_path):
 
     records = [r("A", 2, 1), r("A", 3, 0), r("A", 4, 1, 9.0), r("B", 5, 0), r("B", 6, 1)]
     with TestPipeline() as p:
-        checked = (p | beam.Create(records) | example_gen.CheckSeries(("Close",), 5)
+        checked = (p | beam.Create(records) | timeseries_gen.CheckSeries(("Close",), 5)
                    | beam.Map(lambda c: (c[0][0].series_id if c[0] else None,
                                          [x.row for x in c[0]],
                                          [(x.row, x.reason) for x in c[1]], c[2])))
@@ -376,7 +378,7 @@ def test_too_many_bad_rows_in_runner_keeps_failed_outputs(msft, tmp_path, monkey
 
 
 def test_a_data_file_that_is_not_utf8_is_named_with_its_row(tmp_path):
-    from components.csv_records import read_rows
+    from components.tasks.csv_records import read_rows
     from pipeline.errors import DataError
 
     path = tmp_path / "latin1.csv"

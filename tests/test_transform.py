@@ -7,10 +7,10 @@ import pytest
 import tensorflow as tf
 
 from components import example_gen, transform
-from components.example_codec import split_pattern
+from components.split_io import split_pattern
 from components.tasks import forecast_graph
 from components.tasks import forecast_math as fm
-from components.window_dataset import load_arrays
+from components.tasks.forecast_data import load_arrays
 from tests.forecast_fixtures import forecast_config, msft_slice, run_executor
 
 

@@ -1,0 +1,19 @@
+"""Task plug-ins: one per sequence task, each supplying data adapter, head, loss, metrics,
+baselines and serving signature to the standard stages."""
+from __future__ import annotations
+
+import importlib
+
+from components.tasks.base import Task
+
+TASK_CLASSES = {
+    "forecast": "components.tasks.forecast:ForecastTask",
+}
+
+
+def get_task(name: str) -> Task:
+    """The plug-in of task ``name``."""
+    if name not in TASK_CLASSES:
+        raise ValueError(f"task must be one of {', '.join(TASK_CLASSES)}, got {name!r}")
+    module, cls = TASK_CLASSES[name].split(":")
+    return getattr(importlib.import_module(module), cls)()

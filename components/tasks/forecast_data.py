@@ -1,4 +1,4 @@
-"""tf.data input pipelines over the TransformedExamples TFRecords."""
+"""tf.data input pipelines over the forecast TransformedExamples TFRecords."""
 from __future__ import annotations
 
 import numpy as np

@@ -1,16 +1,9 @@
-"""tf.train.Example encoding of ExampleGen records (one example per time step)."""
+"""tf.train.Example encoding of time-series records (one example per time step)."""
 from __future__ import annotations
 
 from tensorflow.core.example import example_pb2
 
-from components.csv_records import Record
-
-SPLITS = ("train", "eval", "test")
-
-
-def split_pattern(examples_uri: str, split: str) -> str:
-    """Glob of the TFRecord shards of ``split`` inside an Examples artifact."""
-    return f"{examples_uri}/Split-{split}/*.tfrecord.gz"
+from components.tasks.csv_records import Record
 
 
 def encode(rec: Record, feature_columns) -> bytes:

@@ -1,0 +1,77 @@
+"""Forecasting: the next ``horizon`` values of a target column from a window of the past."""
+from __future__ import annotations
+
+import json
+
+from components.split_io import split_pattern
+from components.tasks.base import Task
+
+
+class ForecastTask(Task):
+    """Time-split CSV, windowing with train-split scaling, regression head, MSE loss,
+    MAE/RMSE/sMAPE/MASE next to naive baselines, raw-window serving signature."""
+
+    name = "forecast"
+
+    def example_gen(self, params, examples, quarantine, ctx):
+        from components.tasks.timeseries_gen import generate
+
+        return generate(params, examples, quarantine, ctx)
+
+    def transform(self, params, examples, graph, transformed, ctx):
+        from components.tasks.forecast_transform import run_transform
+
+        return run_transform(params, examples, graph, transformed, ctx)
+
+    def datasets(self, transformed, training):
+        from components.tasks.forecast_data import make_dataset
+
+        props, batch = transformed.properties, training["batch_size"]
+        train = make_dataset(split_pattern(transformed.uri, "train"), props, batch, shuffle=True,
+                             shuffle_buffer=training["shuffle_buffer"], seed=training["seed"])
+        has_eval = props["split_counts"].get("eval", 0) > 0
+        val = make_dataset(split_pattern(transformed.uri, "eval"), props, batch) if has_eval else None
+        return train, val
+
+    def build_model(self, model_cfg, transformed, name):
+        from models import build_model
+
+        props = transformed.properties
+        return build_model(model_cfg, (props["steps"], props["n_features"]), "forecast",
+                           props["horizon"], name=name)
+
+    def compile_args(self, transformed):
+        return {"loss": "mse", "metrics": ["mae"]}
+
+    def evaluate(self, params, transformed, graph, model_path, evaluation, ctx):
+        from components.tasks.forecast_evaluate import evaluate
+
+        return evaluate(params, transformed, graph, model_path, evaluation, ctx)
+
+    def export(self, graph, model_path, transformed, path):
+        import keras
+        import tensorflow as tf
+
+        from components import serving_export
+        from components.tasks.forecast_export import ForecastServer
+
+        props = transformed.properties
+        model = keras.saving.load_model(model_path, compile=False)
+        server = ForecastServer(tf.saved_model.load(graph.path("graph")), model,
+                                props["lookback"], props["n_features"])
+        with open(graph.path("params.json"), encoding="utf-8") as fh:
+            params = json.load(fh)
+        spec = {"inputs": {"window": {"dtype": "float32",
+                                      "shape": [-1, props["lookback"], props["n_features"]],
+                                      "columns": params["feature_columns"]}},
+                "outputs": {"forecast": {"dtype": "float32", "shape": [-1, props["horizon"]],
+                                         "column": params["target_column"]}}}
+        serving_export.save(server, path, spec)
+        return spec
+
+    def example_input(self, transformed):
+        from components.tasks.forecast_data import make_dataset
+
+        pattern = split_pattern(transformed.uri, "test")
+        _, _, raw = next(iter(make_dataset(pattern, transformed.properties, 1, with_raw=True)))
+        return raw["window"].numpy()

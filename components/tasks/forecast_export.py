@@ -1,0 +1,22 @@
+"""The served forecaster: transform graph + trained Keras model in one SavedModel.
+
+``serving_default`` takes raw windows (``window``: float32 ``[batch, lookback, features]`` in
+original units, NaN allowed) and returns ``forecast`` (float32 ``[batch, horizon]``, original units).
+"""
+from __future__ import annotations
+
+import tensorflow as tf
+
+
+class ForecastServer(tf.Module):
+    """Raw window -> transform graph -> model -> inverse transform."""
+
+    def __init__(self, graph, model, lookback: int, n_features: int):
+        super().__init__()
+        self.graph, self.model = graph, model
+        spec = tf.TensorSpec([None, lookback, n_features], tf.float32, name="window")
+        self.serve = tf.function(self._serve, input_signature=[spec])
+
+    def _serve(self, window):
+        prediction = self.model(self.graph.transform(window), training=False)
+        return {"forecast": self.graph.inverse(tf.cast(prediction, tf.float32), window)}

@@ -1,0 +1,169 @@
+"""Forecast Transform: full-pass analyzers on the train split, windowing, the transform graph.
+
+Outputs
+    transform_graph: ``graph/`` (TF SavedModel with ``transform`` / ``inverse`` signatures) and
+        ``params.json`` (the statistics it embeds).
+    transformed_examples: ``Split-<split>-*.tfrecord.gz`` with one window per example:
+        ``x`` (model input), ``y`` (training target), ``y_raw`` (target in original units),
+        ``window`` (the raw input window) and ``meta/*``.
+"""
+from __future__ import annotations
+
+import json
+import os
+
+import apache_beam as beam
+import numpy as np
+from tensorflow.core.example import example_pb2
+
+from components.split_io import SPLITS, ReadSplits, WriteSplits, finish_splits
+from components.tasks import forecast_math as fm
+from components.tasks.timeseries_codec import decode
+from pipeline.errors import DataError
+
+
+def log_return_mask(log_returns, columns) -> list:
+    """``transform.log_returns`` (true/false or a list of columns) as one bool per column."""
+    return [bool(log_returns) if isinstance(log_returns, bool) else c in log_returns for c in columns]
+
+
+class MomentsFn(beam.CombineFn):
+    """Per-feature count, sum, sum of squares, min, max, plus the target's mean abs step."""
+
+    def __init__(self, n_features: int):
+        self.n = n_features
+
+    def create_accumulator(self):
+        zeros = np.zeros(self.n)
+        return {"count": zeros.copy(), "sum": zeros.copy(), "sumsq": zeros.copy(),
+                "min": np.full(self.n, np.inf), "max": np.full(self.n, -np.inf),
+                "abs_step": 0.0, "steps": 0}
+
+    def add_input(self, acc, item):
+        feats, steps = item
+        ok = np.isfinite(feats)
+        acc["count"] += ok.sum(0)
+        acc["sum"] += np.where(ok, feats, 0).sum(0)
+        acc["sumsq"] += np.where(ok, feats ** 2, 0).sum(0)
+        acc["min"] = np.minimum(acc["min"], np.where(ok, feats, np.inf).min(0, initial=np.inf))
+        acc["max"] = np.maximum(acc["max"], np.where(ok, feats, -np.inf).max(0, initial=-np.inf))
+        acc["abs_step"] += float(np.abs(steps).sum())
+        acc["steps"] += len(steps)
+        return acc
+
+    def merge_accumulators(self, accs):
+        accs = list(accs)
+        out = self.create_accumulator()
+        for a in accs:
+            for k in ("count", "sum", "sumsq", "abs_step", "steps"):
+                out[k] = out[k] + a[k]
+            out["min"] = np.minimum(out["min"], a["min"])
+            out["max"] = np.maximum(out["max"], a["max"])
+        return out
+
+    def extract_output(self, acc):
+        return acc
+
+
+def _series_arrays(item, n_features: int):
+    """``(series_id, [(split, Record)])`` -> (series_id, times, values [N, F], splits)."""
+    series_id, rows = item
+    rows = sorted(rows, key=lambda sr: sr[1].timestamp)
+    values = np.array([r.values for _, r in rows], dtype=np.float64).reshape(-1, n_features)
+    return series_id, [r.time for _, r in rows], values, [s for s, _ in rows]
+
+
+def _train_stats_input(series, log_returns, target_index):
+    """What one series contributes to the analyzers: train-split rows only."""
+    _, _, values, splits = series
+    train = np.array([s == "train" for s in splits])
+    feats = fm.series_features(values, log_returns)
+    target = fm.fill_missing(values[None, :, target_index:target_index + 1], axis=1)[0, :, 0]
+    step = np.abs(np.diff(target))[train[1:]]
+    return feats[train], step[np.isfinite(step)]
+
+
+def _params(acc, base: dict, scaling: str) -> dict:
+    if acc["steps"] == 0:
+        raise DataError("Transform: the train split has too few rows to compute statistics")
+    center, scale = fm.scaling_stats(acc, scaling)
+    return {**base, "center": center, "scale": scale,
+            "mase_scale": max(acc["abs_step"] / acc["steps"], 1e-12)}
+
+
+def _encode_windows(series, params: dict, stride: int):
+    """Yield ``(split, serialized Example)`` for each window of one series."""
+    p = fm.ForecastParams(**params)
+    series_id, times, values, splits = series
+    windows = list(fm.make_windows(values, splits, p, stride))
+    if not windows:
+        return
+    raw = np.stack([w[2] for w in windows])
+    future = np.stack([w[3] for w in windows])
+    x = fm.transform_window(raw, p)
+    y = fm.transform_target(raw, future, p)
+    for i, (split, end, _, _) in enumerate(windows):
+        ex = example_pb2.Example()
+        f = ex.features.feature
+        f["x"].float_list.value.extend(x[i].ravel())
+        f["y"].float_list.value.extend(y[i])
+        f["y_raw"].float_list.value.extend(future[i])
+        f["window"].float_list.value.extend(raw[i].ravel())
+        f["meta/series_id"].bytes_list.value.append(series_id.encode())
+        f["meta/target_time"].bytes_list.value.append(times[end + 1].encode())
+        yield split, ex.SerializeToString()
+
+
+def _write_json(obj, path):
+    with open(path, "w", encoding="utf-8") as fh:
+        json.dump(obj, fh, indent=2)
+
+
+def run_transform(params: dict, examples, graph, transformed, ctx) -> dict:
+    """Analyze, window and write; ``params`` holds the ``transform`` section and
+    ``target_column``. Returns key metrics."""
+    from components.tasks import forecast_graph
+
+    columns = examples.properties["feature_columns"]
+    if params["target_column"] not in columns:
+        raise DataError(f"Transform: target '{params['target_column']}' not among {columns}")
+    os.makedirs(graph.uri, exist_ok=True)
+    params = {**params, "log_returns": log_return_mask(params["log_returns"], columns)}
+    base = {"feature_columns": columns, "target_column": params["target_column"],
+            "log_returns": params["log_returns"], "lookback": params["lookback"],
+            "horizon": params["horizon"]}
+    target_index = columns.index(params["target_column"])
+    counts_path = graph.path("window_counts.json")
+    with beam.Pipeline(options=ctx.beam_options()) as p:
+        rows = (p | "Read" >> ReadSplits(examples.uri)
+                | "Decode" >> beam.MapTuple(lambda split, data: (split, decode(data, columns))))
+        series = (rows | "BySeries" >> beam.Map(lambda sr: (sr[1].series_id, sr))
+                  | "Group" >> beam.GroupByKey()
+                  | "Arrays" >> beam.Map(_series_arrays, len(columns)))
+        fitted = (series
+                  | "TrainRows" >> beam.Map(_train_stats_input, params["log_returns"], target_index)
+                  | "Analyze" >> beam.CombineGlobally(MomentsFn(len(columns)))
+                  | "Params" >> beam.Map(_params, base, params["scaling"]))
+        fitted | "SaveParams" >> beam.Map(_write_json, graph.path("params.json"))
+        windows = series | "Window" >> beam.FlatMap(
+            _encode_windows, beam.pvalue.AsSingleton(fitted), params["stride"])
+        windows | "Write" >> WriteSplits(transformed.uri)
+        (windows | "SplitNames" >> beam.Keys() | "Count" >> beam.combiners.Count.PerElement()
+         | "CountDict" >> beam.combiners.ToDict()
+         | "SaveCounts" >> beam.Map(_write_json, counts_path))
+    finish_splits(transformed.uri)
+    with open(graph.path("params.json"), encoding="utf-8") as fh:
+        fitted_params = fm.ForecastParams(**json.load(fh))
+    with open(counts_path, encoding="utf-8") as fh:
+        found = json.load(fh)
+    counts = {s: found.get(s, 0) for s in SPLITS}
+    if counts["train"] == 0 or counts["test"] == 0:
+        raise DataError(f"Transform: no {'train' if not counts['train'] else 'test'} windows of "
+                        f"lookback {params['lookback']} + horizon {params['horizon']}; "
+                        "lower transform.lookback or add data")
+    forecast_graph.save(fitted_params, graph.path("graph"))
+    shape = {"steps": fitted_params.steps, "n_features": len(columns),
+             "horizon": fitted_params.horizon, "lookback": fitted_params.lookback}
+    graph.properties.update(task="forecast", **shape)
+    transformed.properties.update(split_names=list(SPLITS), split_counts=counts, **shape)
+    return {**{f"{s}_windows": n for s, n in counts.items()}, "mase_scale": fitted_params.mase_scale}

@@ -1,0 +1,142 @@
+"""Time-series ExampleGen: CSV -> time-split TFRecords, bad rows in a quarantine artifact.
+
+Outputs
+    examples: ``Split-{train,eval,test}-*.tfrecord.gz``, one ``tf.train.Example`` per time step.
+    quarantine: ``quarantine.csv`` (file, row, reason, raw) sorted by file and row.
+Every eval/test timestamp comes after every train timestamp, across all series.
+"""
+from __future__ import annotations
+
+import csv
+import glob
+import json
+import os
+
+import apache_beam as beam
+
+from components.split_io import SPLITS, WriteSplits, finish_splits
+from components.tasks import csv_records as cr
+from components.tasks.timeseries_codec import encode
+from pipeline.errors import DataError
+
+
+class ParseRows(beam.PTransform):
+    """CSV paths -> Records (main output) and Rejected rows (output ``rejected``)."""
+
+    def __init__(self, spec: cr.RowSpec):
+        super().__init__()
+        self.spec = spec
+
+    def expand(self, paths):
+        def tag(item):
+            parsed = cr.parse_row(item, self.spec)
+            if isinstance(parsed, cr.Rejected):
+                yield beam.pvalue.TaggedOutput("rejected", parsed)
+            else:
+                yield parsed
+
+        return (paths | "Read" >> beam.FlatMap(cr.read_rows)
+                | "Parse" >> beam.FlatMap(tag).with_outputs("rejected", main="records"))
+
+
+class CheckSeries(beam.PTransform):
+    """Group by series, sort by time, reject duplicates and long missing runs."""
+
+    def __init__(self, feature_columns, max_missing_run: int):
+        super().__init__()
+        self.feature_columns = feature_columns
+        self.max_missing_run = max_missing_run
+
+    def expand(self, records):
+        return (records | "BySeries" >> beam.Map(lambda r: (r.series_id, r))
+                | "Group" >> beam.GroupByKey()
+                | "Check" >> beam.Map(lambda kv: cr.check_series(
+                    kv[0], kv[1], self.feature_columns, self.max_missing_run)))
+
+
+def _write_quarantine(rejected: list, path: str) -> None:
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["file", "row", "reason", "raw"])
+        for r in sorted(rejected, key=lambda r: (r.file, r.row)):
+            writer.writerow([os.path.basename(r.file), r.row, r.reason, r.raw])
+
+
+def generate(params: dict, examples, quarantine, ctx) -> dict:
+    """Run the Beam pipeline for the ``data`` section ``params``; return key metrics."""
+    paths = sorted(glob.glob(params["path"]))
+    if not paths:
+        raise DataError(f"data.path: no file matches {params['path']}")
+    spec = cr.RowSpec(params["time_column"], tuple(params["feature_columns"]),
+                      params["series_id_column"], params["time_format"])
+    os.makedirs(quarantine.uri, exist_ok=True)
+    summary_path = quarantine.path("summary.json")
+    columns = spec.feature_columns
+    with beam.Pipeline(options=ctx.beam_options()) as p:
+        parsed = p | "Paths" >> beam.Create(paths) | "ParseRows" >> ParseRows(spec)
+        checked = parsed.records | "CheckSeries" >> CheckSeries(columns, params["max_missing_run"])
+        kept = checked | "Kept" >> beam.FlatMap(lambda c: c[0])
+        rejected = ((parsed.rejected, checked | "SeriesRejects" >> beam.FlatMap(lambda c: c[1]))
+                    | "AllRejects" >> beam.Flatten())
+        bounds = (kept | "Stamps" >> beam.Map(lambda r: r.timestamp)
+                  | "Distinct" >> beam.Distinct()
+                  | "AllStamps" >> beam.combiners.ToList()
+                  | "Bounds" >> beam.Map(cr.split_boundaries, params["split"]))
+        keyed = kept | "AssignSplit" >> beam.Map(
+            lambda r, b: (cr.split_of(r.timestamp, b), r), b=beam.pvalue.AsSingleton(bounds))
+        (keyed | "Encode" >> beam.MapTuple(lambda split, r: (split, encode(r, columns)))
+         | "Write" >> WriteSplits(examples.uri))
+        (rejected | "RejectList" >> beam.combiners.ToList()
+         | "WriteQuarantine" >> beam.Map(_write_quarantine, quarantine.path("quarantine.csv")))
+        counts = keyed | "SplitNames" >> beam.Keys() | "CountSplits" >> beam.combiners.Count.PerElement()
+        n_rejected = rejected | "CountRejects" >> beam.combiners.Count.Globally()
+        out_of_order = (checked | "OutOfOrder" >> beam.Map(lambda c: c[2])
+                        | "SumOutOfOrder" >> beam.CombineGlobally(sum))
+        series = checked | "CountSeries" >> beam.combiners.Count.Globally()
+        (p | "Once" >> beam.Create([None]) | "Summary" >> beam.Map(
+            _write_summary, summary_path, counts=beam.pvalue.AsDict(counts),
+            rejected=beam.pvalue.AsSingleton(n_rejected), out_of_order=beam.pvalue.AsSingleton(out_of_order),
+            series=beam.pvalue.AsSingleton(series), bounds=beam.pvalue.AsSingleton(bounds, default_value=None)))
+    finish_splits(examples.uri)
+    with open(summary_path, encoding="utf-8") as fh:
+        summary = json.load(fh)
+    return _finish(summary, params, examples, quarantine, ctx)
+
+
+def _write_summary(_, path, counts, rejected, out_of_order, series, bounds):
+    splits = {s: counts.get(s, 0) for s in SPLITS}
+    with open(path, "w", encoding="utf-8") as fh:
+        json.dump({"split_counts": splits, "rejected": rejected, "out_of_order": out_of_order,
+                   "series": series, "rows": sum(splits.values()) + rejected,
+                   "split_boundaries": bounds}, fh)
+
+
+def _finish(summary: dict, params: dict, examples, quarantine, ctx) -> dict:
+    rows, rejected = summary["rows"], summary["rejected"]
+    where = quarantine.path("quarantine.csv")
+    if rows == 0:
+        raise DataError(f"{params['path']}: no data rows after the header")
+    fraction = rejected / rows
+    if rejected:
+        ctx.echo(f"{rejected} of {rows} rows quarantined ({fraction:.2%}); reasons in the "
+                 "quarantine artifact's quarantine.csv")
+    if summary["out_of_order"]:
+        ctx.echo(f"{summary['out_of_order']} rows were out of time order; sorted by "
+                 f"{params['time_column']}")
+    if fraction > params["max_bad_fraction"]:
+        with open(where, encoding="utf-8") as fh:
+            first = list(csv.DictReader(fh))[:3]
+        sample = "; ".join(f"row {r['row']}: {r['reason']}" for r in first)
+        raise DataError(f"{params['path']}: {rejected} of {rows} rows are bad ({fraction:.1%}), above "
+                        f"data.max_bad_fraction={params['max_bad_fraction']} — {sample}")
+    for split in ("train", "test"):
+        if summary["split_counts"][split] == 0:
+            raise DataError(f"{params['path']}: the {split} split is empty; add data or change data.split")
+    examples.properties.update(
+        split_names=list(SPLITS), split_counts=summary["split_counts"],
+        feature_columns=list(params["feature_columns"]), series=summary["series"],
+        split_boundaries=summary["split_boundaries"], source=params["path"])
+    quarantine.properties.update(count=rejected, rows=rows, fraction=fraction,
+                                 out_of_order=summary["out_of_order"])
+    ctx.log_file(where)
+    return {"rows": rows, "quarantined": rejected, **{f"{k}_rows": v for k, v in summary["split_counts"].items()}}
