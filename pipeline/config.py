@@ -74,6 +74,8 @@ COMMON = {
         "learning_rate": _f(NUM, 1e-3, minimum=0.0),
         "early_stopping_patience": _f(int, 3, minimum=0),
         "shuffle_buffer": _f(int, 10000, minimum=1),
+        "cache_in_memory": _f(bool, True, help="keep the serialized examples in memory after "
+                                                 "the first epoch"),
         "seed": _f(int, 42),
     }),
     "pusher": Section({

@@ -27,10 +27,13 @@ class ForecastTask(Task):
         from components.tasks.forecast_data import make_dataset
 
         props, batch = transformed.properties, training["batch_size"]
+        cache = training["cache_in_memory"]
         train = make_dataset(split_pattern(transformed.uri, "train"), props, batch, shuffle=True,
-                             shuffle_buffer=training["shuffle_buffer"], seed=training["seed"])
+                             shuffle_buffer=training["shuffle_buffer"], seed=training["seed"],
+                             cache=cache)
         has_eval = props["split_counts"].get("eval", 0) > 0
-        val = make_dataset(split_pattern(transformed.uri, "eval"), props, batch) if has_eval else None
+        val = (make_dataset(split_pattern(transformed.uri, "eval"), props, batch, cache=cache)
+               if has_eval else None)
         return train, val
 
     def build_model(self, model_cfg, transformed, name):
