@@ -84,7 +84,8 @@ def generate(params: dict, examples, quarantine, ctx) -> dict:
                   | "Bounds" >> beam.Map(cr.split_boundaries, params["split"]))
         keyed = kept | "AssignSplit" >> beam.Map(
             lambda r, b: (cr.split_of(r.timestamp, b), r), b=beam.pvalue.AsSingleton(bounds))
-        (keyed | "Encode" >> beam.MapTuple(lambda split, r: (split, encode(r, columns)))
+        (keyed | "Encode" >> beam.MapTuple(
+            lambda split, r: (split, (r.series_id, r.timestamp), encode(r, columns)))
          | "Write" >> WriteSplits(examples.uri))
         (rejected | "RejectList" >> beam.combiners.ToList()
          | "WriteQuarantine" >> beam.Map(_write_quarantine, quarantine.path("quarantine.csv")))
