@@ -8,7 +8,6 @@ Every eval/test timestamp comes after every train timestamp, across all series.
 from __future__ import annotations
 
 import csv
-import glob
 import json
 import os
 
@@ -64,7 +63,7 @@ def _write_quarantine(rejected: list, path: str) -> None:
 
 def generate(params: dict, examples, quarantine, ctx) -> dict:
     """Run the Beam pipeline for the ``data`` section ``params``; return key metrics."""
-    paths = sorted(glob.glob(params["path"]))
+    paths = params["files"]
     if not paths:
         raise DataError(f"data.path: no file matches {params['path']}")
     spec = cr.RowSpec(params["time_column"], tuple(params["feature_columns"]),
