@@ -43,7 +43,7 @@ def resolve_inputs(pipeline_root: str, inputs: dict) -> dict:
 
 def _describe(statistics) -> str:
     spans = statistics.properties.get("spans")
-    return f"spans {spans}" if spans else f"the data of {os.path.relpath(statistics.uri)}"
+    return f"spans {spans}" if spans else f"{statistics.properties['num_examples']} examples"
 
 
 def execute(inputs, outputs, params, ctx) -> dict:
@@ -68,7 +68,7 @@ def execute(inputs, outputs, params, ctx) -> dict:
         fh.write(text)
     ctx.log_text(text, "anomalies.txt")
     ctx.log_metrics({"anomalies": len(anomalies), **{f"drift.{k}": v for k, v in drift.items()}})
-    out.properties.update(count=len(anomalies), baseline=base_artifact.uri if base_artifact else None)
+    out.properties.update(count=len(anomalies))
     if anomalies:
         for line in text.splitlines():
             ctx.echo(line)

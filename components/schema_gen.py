@@ -54,6 +54,5 @@ def execute(inputs, outputs, params, ctx) -> dict:
     with open(path, encoding="utf-8") as src:
         data_schema.write(schema_out.path(SCHEMA_FILE), src.read())
     ctx.log_file(schema_out.path(SCHEMA_FILE))
-    schema_out.properties.update(path=os.path.abspath(path), inferred=inferred,
-                                 features=sorted(schema["features"]))
+    schema_out.properties.update(path=os.path.abspath(path), features=sorted(schema["features"]))
     return {"features": len(schema["features"]), "inferred": inferred}
