@@ -44,9 +44,11 @@ if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
 TARGET_RATIO = 1.5
-STAGES = ("ExampleGen", "Transform", "Trainer", "Evaluator", "Pusher")
 PLAIN_PHASES = {  # plain-script phase doing the work of each pipeline stage
     "ExampleGen": "read CSV, sort, time split",
+    "StatisticsGen": "(no equivalent: data validation)",
+    "SchemaGen": "(no equivalent: data validation)",
+    "ExampleValidator": "(no equivalent: data validation)",
     "Transform": "train stats, windows, scaling",
     "Trainer": "build + fit",
     "Evaluator": "predict + MAE",
@@ -275,6 +277,8 @@ def _table(cfg_path: str, epochs: int, warm: float, plain: dict, seq: dict) -> s
              f"warm-up (imports + tiny fit, not counted): {warm:.1f}s", ""]
     head = f"{'stage':<24}{'pipeline s':>12}   {'plain s':>9}  plain phase"
     lines += [head, "-" * len(head)]
+    from pipeline.config import STAGES
+
     for stage in STAGES:
         p_s = plain["phases"].get(stage)
         lines.append(f"{stage:<24}{seq['stages'].get(stage, float('nan')):>12.2f}   "

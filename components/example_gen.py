@@ -1,11 +1,16 @@
 """ExampleGen: raw data -> split TFRecords (Examples), bad records -> Quarantine.
 
 How the data is read and split is the task's: time-ordered CSV for forecasting, for instance.
-Every bad record lands in ``quarantine.csv`` with its file, row and reason.
+Every bad record lands in ``quarantine.csv`` with its file, row and reason. With a span pattern in
+``data.path`` (:mod:`pipeline.spans`) it reads the selected spans' files and records the spans in
+the Examples' properties; the cache is keyed on the content of the files it reads.
 """
 from __future__ import annotations
 
+import glob
+
 from components.tasks import get_task
+from pipeline import fingerprint, spans
 from pipeline.component import ComponentSpec
 
 SPEC = ComponentSpec(
@@ -17,9 +22,26 @@ SPEC = ComponentSpec(
 
 
 def parameters(cfg: dict) -> dict:
-    return {"task": cfg["task"], **cfg["data"]}
+    """The ``data`` section, plus the ``files`` (and ``selected_spans``) it resolves to now."""
+    params = {"task": cfg["task"], **cfg["data"]}
+    path = params.get("path")
+    if path and spans.is_pattern(path):
+        params["selected_spans"], params["files"] = spans.resolve(path, params.get("spans") or {})
+    elif path:
+        params["selected_spans"], params["files"] = None, sorted(glob.glob(path))
+    return params
+
+
+def cache_inputs(params: dict, inputs: dict) -> dict:
+    """The content of every file read."""
+    return {path: fingerprint.of_file(path) for path in params.get("files", [])}
 
 
 def execute(inputs, outputs, params, ctx) -> dict:
     task = get_task(params["task"])
-    return task.example_gen(params, outputs["examples"], outputs["quarantine"], ctx)
+    metrics = task.example_gen(params, outputs["examples"], outputs["quarantine"], ctx)
+    chosen = params.get("selected_spans")
+    if chosen:
+        outputs["examples"].properties["spans"] = chosen
+        ctx.echo(f"read span{'s' if len(chosen) > 1 else ''} {', '.join(map(str, chosen))}")
+    return metrics

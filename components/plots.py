@@ -58,3 +58,21 @@ def residuals(times, errors, path: str) -> str:
     b.hist(errors, bins=40, color="tab:blue", alpha=0.8)
     b.set(title="Residual distribution")
     return _save(fig, path)
+
+
+def feature_histograms(features: dict, path: str, points_of) -> str:
+    """One histogram per numeric feature from its statistics (``points_of(stats)`` gives
+    ``(value, count)`` pairs), titled with mean, std and missing share."""
+    numeric = [(name, s) for name, s in features.items() if s.get("count")][:12]
+    cols = min(3, max(1, len(numeric)))
+    rows = max(1, -(-len(numeric) // cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 2.8 * rows), squeeze=False)
+    for ax in axes.flat[len(numeric):]:
+        ax.axis("off")
+    for ax, (name, stats) in zip(axes.flat, numeric):
+        values, counts = zip(*points_of(stats))
+        ax.hist(np.clip(values, stats["min"], stats["max"]), bins=40, weights=counts, color="tab:blue")
+        ax.set_title(f"{name}\nmean {stats['mean']:.4g}  std {stats['std']:.4g}  "
+                     f"missing {stats['missing_fraction']:.1%}", fontsize=9)
+        ax.tick_params(labelsize=8)
+    return _save(fig, path)

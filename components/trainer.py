@@ -1,16 +1,17 @@
 """Trainer: builds the configured model with the task's head and fits it on the transformed
 examples (tf.data: interleave, shuffle, batch, prefetch).
 
-Training resumes from the last finished epoch after an interruption (Keras ``BackupAndRestore``
-under the pipeline's state folder, keyed by the inputs and parameters). Output: ``model.keras``.
+Training resumes from the last finished epoch after an interruption, even a SIGKILL, and ends in
+the same model as an uninterrupted fit (:mod:`components.training_state`, checkpoints under
+``<pipeline_root>/.state/Trainer/backup/<fingerprint>``, the execution's cache fingerprint).
+Output: ``model.keras``.
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import time
 
+from pipeline import fingerprint
 from pipeline.component import ComponentSpec
 
 SPEC = ComponentSpec(
@@ -27,10 +28,14 @@ def parameters(cfg: dict) -> dict:
             "name": cfg["name"]}
 
 
-def _fingerprint(inputs, params) -> str:
-    blob = json.dumps({"inputs": {k: a.uri for k, a in inputs.items()}, "params": params},
-                      sort_keys=True)
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+def _backup_key(inputs, params, ctx) -> str:
+    """The checkpoint folder's name: the execution's cache fingerprint (computed here when the
+    executor runs outside the runner)."""
+    if ctx.fingerprint:
+        return ctx.fingerprint[:16]
+    code = fingerprint.code_version(__name__, params["task"])
+    found = {k: a.fingerprint or fingerprint.of_folder(a.uri, a.properties) for k, a in inputs.items()}
+    return fingerprint.of_execution(code, params, found)[:16]
 
 
 def _epoch_logger(ctx, epochs: int):
@@ -55,6 +60,7 @@ def execute(inputs, outputs, params, ctx) -> dict:
     import keras
 
     from components import plots
+    from components import training_state as ts
     from components.tasks import get_task
 
     train_cfg, examples = params["training"], inputs["transformed_examples"]
@@ -66,18 +72,19 @@ def execute(inputs, outputs, params, ctx) -> dict:
     model.compile(optimizer=keras.optimizers.Adam(train_cfg["learning_rate"]),
                   **task.compile_args(examples))
     monitor = "val_loss" if has_eval else "loss"
-    backup = os.path.join(ctx.state_dir, "backup", _fingerprint(inputs, params))
-    if os.path.isdir(backup):
-        ctx.echo(f"resuming from the checkpoint in {backup}")
-    callbacks = [
-        keras.callbacks.BackupAndRestore(backup),
-        keras.callbacks.EarlyStopping(monitor=monitor, patience=train_cfg["early_stopping_patience"],
-                                      restore_best_weights=True),
-        _epoch_logger(ctx, train_cfg["epochs"]),
-    ]
+    backup = os.path.join(ctx.state_dir, "backup", _backup_key(inputs, params, ctx))
+    first_epoch = ts.restored_epoch(backup)
+    if first_epoch:
+        ctx.echo(f"resuming after epoch {first_epoch} from the checkpoint in {backup}")
+    early = keras.callbacks.EarlyStopping(monitor=monitor, restore_best_weights=True,
+                                          patience=train_cfg["early_stopping_patience"])
+    resumable = ts.ResumableTraining(backup, train_cfg["seed"], early)
+    steps = ts.count_batches(train)
     started = time.time()
-    history = model.fit(train, validation_data=val, epochs=train_cfg["epochs"], verbose=0,
-                        callbacks=callbacks).history
+    model.fit(ts.epoch_stream(train, steps, first_epoch), steps_per_epoch=steps,
+              validation_data=val, epochs=train_cfg["epochs"], verbose=0,
+              callbacks=[early, resumable, _epoch_logger(ctx, train_cfg["epochs"])])
+    history = resumable.history
     seconds = time.time() - started
     out = outputs["model"]
     os.makedirs(out.uri, exist_ok=True)
@@ -87,6 +94,7 @@ def execute(inputs, outputs, params, ctx) -> dict:
     best = min(history.get(monitor) or [float("nan")])
     out.properties.update(backend=keras.backend.backend(), architecture=params["model"]["type"],
                           parameters=int(model.count_params()), epochs_run=len(history.get("loss", [])),
-                          monitor=monitor, best=float(best), task=params["task"])
+                          resumed_after_epoch=first_epoch, monitor=monitor, best=float(best),
+                          task=params["task"])
     return {f"best_{monitor}": float(best), "epochs_run": len(history.get("loss", [])),
             "train_seconds": round(seconds, 2), "parameters": int(model.count_params())}

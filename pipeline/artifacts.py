@@ -12,8 +12,8 @@ import os
 from dataclasses import dataclass, field
 
 ARTIFACT_TYPES = (
-    "Examples", "Quarantine", "TransformGraph", "TransformedExamples",
-    "Model", "Evaluation", "Blessing", "PushedModel",
+    "Examples", "Quarantine", "ExampleStatistics", "Schema", "ExampleAnomalies",
+    "TransformGraph", "TransformedExamples", "Model", "Evaluation", "Blessing", "PushedModel",
 )
 PROPERTIES_FILE = "artifact.json"
 
@@ -27,6 +27,7 @@ class Artifact:
     properties: dict = field(default_factory=dict)
     producer: str = ""
     execution_id: str = ""
+    fingerprint: str = ""       # of its files and properties, set when its execution completes
 
     def __post_init__(self):
         if self.type not in ARTIFACT_TYPES:
@@ -38,7 +39,7 @@ class Artifact:
 
     def to_json(self) -> dict:
         return {"type": self.type, "producer": self.producer, "execution_id": self.execution_id,
-                "properties": self.properties}
+                "fingerprint": self.fingerprint, "properties": self.properties}
 
     def save(self) -> None:
         """Write ``artifact.json`` (marks the folder complete once its execution is renamed)."""
@@ -50,12 +51,13 @@ class Artifact:
         """Read the artifact stored in ``uri``."""
         with open(os.path.join(uri, PROPERTIES_FILE), encoding="utf-8") as fh:
             meta = json.load(fh)
-        return cls(meta["type"], uri, meta["properties"], meta["producer"], meta["execution_id"])
+        return cls(meta["type"], uri, meta["properties"], meta["producer"], meta["execution_id"],
+                   meta.get("fingerprint", ""))
 
 
-def write_json_atomic(path: str, obj) -> None:
+def write_json_atomic(path: str, obj, sort_keys: bool = True) -> None:
     """Write ``obj`` as JSON to ``path`` through a temporary file and a rename."""
     tmp = f"{path}.tmp-{os.getpid()}"
     with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(obj, fh, indent=2, sort_keys=True, default=str)
+        json.dump(obj, fh, indent=2, sort_keys=sort_keys, default=str)
     os.replace(tmp, path)

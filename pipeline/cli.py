@@ -19,8 +19,9 @@ EPILOG = """examples:
   seqline ui                                        # MLflow UI on the local store
 
 The tracking store is sqlite:///mlruns/mlflow.db in the current folder unless
-MLFLOW_TRACKING_URI is set. Exit codes: 0 ok, 1 error, 2 invalid config or arguments,
-3 unusable data."""
+MLFLOW_TRACKING_URI is set. Stages whose code, parameters and inputs are unchanged are
+reused (--no-cache reruns them). Exit codes: 0 ok, 1 error, 2 invalid config or arguments,
+3 unusable data or anomalies, 4 another run holds the pipeline root."""
 
 
 def _quiet_libraries() -> None:
@@ -48,6 +49,10 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--beam-arg", action="append", default=[], metavar="ARG",
                      help="Beam pipeline option passed through, e.g. --beam-arg=--runner=FlinkRunner "
                           "(repeatable)")
+    run.add_argument("--no-cache", action="store_true",
+                     help="rerun every stage even if its code, parameters and inputs are unchanged")
+    run.add_argument("--wait", action="store_true",
+                     help="if another run holds the pipeline root, wait for it instead of exiting")
     run.add_argument("--quiet", action="store_true", help="print only errors")
     ui = sub.add_parser("ui", help="start the MLflow UI on the tracking store")
     ui.add_argument("--host", default="127.0.0.1")
@@ -60,7 +65,8 @@ def _run(args) -> int:
     from pipeline.runner import run_pipeline
 
     cfg = load_config(args.config)
-    run_pipeline(cfg, start=args.start, until=args.until, beam_args=args.beam_arg, quiet=args.quiet)
+    run_pipeline(cfg, start=args.start, until=args.until, beam_args=args.beam_arg, quiet=args.quiet,
+                 use_cache=not args.no_cache, wait=args.wait)
     return 0
 
 

@@ -26,7 +26,8 @@ class ComponentSpec:
 
 @dataclass
 class Context:
-    """What an executor may use besides its artifacts: logging hooks and Beam options."""
+    """What an executor may use besides its artifacts: logging hooks, Beam options, a state
+    folder that survives a crash (``state_dir``) and the execution's cache ``fingerprint``."""
 
     beam_args: list = field(default_factory=list)
     log_metrics: Callable[..., None] = lambda metrics, step=None: None
@@ -35,6 +36,7 @@ class Context:
     log_text: Callable[[str, str], None] = lambda text, name: None
     echo: Callable[[str], None] = lambda line: None
     state_dir: str = ""
+    fingerprint: str = ""
     registry_hook: Callable | None = None
 
     def beam_options(self):

@@ -23,7 +23,8 @@ from pipeline.errors import ConfigError
 
 REQUIRED = object()
 MODEL_TYPES = ("simple_rnn", "lstm", "gru", "transformer")
-STAGES = ("ExampleGen", "Transform", "Trainer", "Evaluator", "Pusher")
+STAGES = ("ExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "Transform", "Trainer",
+          "Evaluator", "Pusher")
 
 
 @dataclass
@@ -82,6 +83,15 @@ COMMON = {
         "serving_dir": _f(str, "output/serving", is_path=True),
         "model_name": _f((str, type(None)), None, help="default: the pipeline name"),
         "register": _f(bool, True, help="register in the MLflow Model Registry"),
+    }),
+    "validation": Section({
+        "schema": _f((str, type(None)), None, is_path=True,
+                     help="editable schema file; default <pipeline_root>/schema.yaml"),
+        "max_missing_fraction": _f(NUM, 0.05, minimum=0.0, maximum=1.0,
+                                   help="inferred schema: allowed share of missing values"),
+        "max_drift": _f((int, float, type(None)), None, minimum=0.0, maximum=1.0,
+                        help="largest Jensen-Shannon divergence from the previous data "
+                             "(features whose schema sets none); null: no drift check"),
     }),
     "mlflow": Section({
         "experiment": _f((str, type(None)), None, help="default: the pipeline name"),

@@ -8,11 +8,18 @@ from pipeline.errors import ConfigError
 
 COMPONENT_MODULES = {
     "ExampleGen": "components.example_gen",
+    "StatisticsGen": "components.statistics_gen",
+    "SchemaGen": "components.schema_gen",
+    "ExampleValidator": "components.example_validator",
     "Transform": "components.transform",
     "Trainer": "components.trainer",
     "Evaluator": "components.evaluator",
     "Pusher": "components.pusher",
 }
+
+# Order without data: a component runs only after these (validation gates the Transform, so
+# anomalies stop a run before training) though it does not read their outputs.
+RUNS_AFTER = {"Transform": ("ExampleValidator",)}
 
 
 def load_component(name: str):
@@ -29,7 +36,7 @@ def build_dag(names=tuple(COMPONENT_MODULES)) -> list:
         missing = producers - set(modules)
         if missing:
             raise ConfigError(f"component {name} needs {', '.join(sorted(missing))}")
-        graph[name] = producers
+        graph[name] = producers | {g for g in RUNS_AFTER.get(name, ()) if g in modules}
     return [modules[n] for n in TopologicalSorter(graph).static_order()]
 
 

@@ -23,6 +23,24 @@ def split_section(train=0.8, eval_=0.1, test=0.1) -> Section:
                     "test": _f(NUM, test, minimum=0.0, maximum=1.0)})
 
 
+def span_section() -> Section:
+    """Which spans of a ``{SPAN}`` / ``{YYYY}-{MM}-{DD}`` data path a run reads."""
+    return Section({"latest": _f((int, type(None)), 1, minimum=1,
+                                 help="the newest N spans (of the range); null: all of them"),
+                    "first": _f((int, str, type(None)), None, help="first span of the range"),
+                    "last": _f((int, str, type(None)), None, help="last span of the range")})
+
+
+def data_file(data: dict) -> str:
+    """The file whose header the config check reads: the newest selected span's first file,
+    or ``data.path`` itself."""
+    from pipeline import spans
+
+    if not spans.is_pattern(data["path"]):
+        return data["path"]
+    return spans.resolve(data["path"], data["spans"])[1][-1]
+
+
 def csv_header(key: str, path: str) -> list:
     """The stripped header of a CSV file, or a ConfigError naming ``key``."""
     if not os.path.isfile(path):
@@ -53,7 +71,9 @@ def check_split(split: dict, key: str = "data.split") -> None:
 
 FORECAST = {
     "data": Section({
-        "path": _f(str, is_path=True, help="CSV file (relative to the config file)"),
+        "path": _f(str, is_path=True, help="CSV file (relative to the config file); may contain "
+                                           "{SPAN} or {YYYY}, {MM}, {DD}"),
+        "spans": span_section(),
         "time_column": _f(str),
         "time_format": _f(OPTIONAL_STR, None, help="strptime format; default ISO 8601"),
         "feature_columns": _f(list),
@@ -90,12 +110,13 @@ def check_forecast(cfg: dict) -> None:
     columns = data["feature_columns"]
     if not columns or not all(isinstance(c, str) for c in columns):
         raise ConfigError("data.feature_columns: expected a non-empty list of column names")
-    header = csv_header("data.path", data["path"])
+    path = data_file(data)
+    header = csv_header("data.path", path)
     wanted = [("data.time_column", data["time_column"]), ("data.target_column", data["target_column"])]
     wanted += [("data.feature_columns", c) for c in columns]
     if data["series_id_column"]:
         wanted.append(("data.series_id_column", data["series_id_column"]))
-    require_columns(data["path"], header, wanted)
+    require_columns(path, header, wanted)
     if data["target_column"] not in columns:
         data["feature_columns"] = columns + [data["target_column"]]
     log_returns = cfg["transform"]["log_returns"]

@@ -13,12 +13,11 @@ from components.split_io import split_pattern
 from components.tasks import forecast_math as fm
 from components.tasks.forecast_data import load_arrays
 from pipeline.artifacts import Artifact
-from pipeline.config import load_config
+from pipeline.config import STAGES, load_config
 from pipeline.runner import latest_execution, run_pipeline
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXAMPLE = os.path.join(ROOT, "examples", "stock_forecast")
-STAGES = ("ExampleGen", "Transform", "Trainer", "Evaluator", "Pusher")
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +42,7 @@ def run(tmp_path_factory):
 def test_cli_prints_progress_metrics_and_summary(run):
     _, _, stdout = run
     for i, stage in enumerate(STAGES, 1):
-        assert f"[{i}/5] {stage}" in stdout
+        assert f"[{i}/{len(STAGES)}] {stage}" in stdout
     assert "epoch 2/2" in stdout
     assert "vs naive" in stdout and ("beats" in stdout or "does NOT beat" in stdout)
     assert "stage" in stdout and "key metrics" in stdout

@@ -1,7 +1,8 @@
-"""Trainer: trains from TFRecords, and resumes after an interruption."""
+"""Trainer: trains from TFRecords, and resumes after an interruption into the same model."""
 import os
 
 import keras
+import numpy as np
 import pytest
 
 from components import example_gen, trainer, transform
@@ -13,7 +14,8 @@ from tests.forecast_fixtures import forecast_config, msft_slice, run_executor
 def data(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("trainer")
     cfg = forecast_config(tmp, msft_slice(str(tmp / "msft.csv"), 600),
-                          training={"epochs": 4, "early_stopping_patience": 10})
+                          model={"type": "lstm", "units": 8, "dropout": 0.2},
+                          training={"epochs": 4, "early_stopping_patience": 1})
     gen = run_executor(example_gen, cfg, {}, str(tmp / "gen"))
     out = run_executor(transform, cfg, {"examples": gen["examples"]}, str(tmp / "tf"))
     return tmp, cfg, out
@@ -39,13 +41,20 @@ def test_interrupted_training_resumes_from_the_last_epoch(data):
     assert os.listdir(os.path.join(state, "backup"))
     resumed = []
     model = run_executor(trainer, cfg, inputs, str(tmp / "t2"), Context(echo=resumed.append, state_dir=state))
-    assert any(line.startswith("resuming from the checkpoint") for line in resumed)
+    assert any(line.startswith("resuming after epoch 2 from the checkpoint") for line in resumed)
     epochs = [line.split()[1] for line in resumed if line.startswith("epoch ")]
     assert epochs == ["3/4", "4/4"]
-    assert model["model"].properties["epochs_run"] == 2
+    props = model["model"].properties
+    assert props["epochs_run"] == 4 and props["resumed_after_epoch"] == 2
     assert not os.listdir(os.path.join(state, "backup"))   # removed after a finished run
     loaded = keras.saving.load_model(model["model"].path("model.keras"))
     assert loaded.output_shape == (None, 2)
+    # the same weights as a fit that was never interrupted (dropout, shuffling, early stopping)
+    whole = run_executor(trainer, cfg, inputs, str(tmp / "t0"), Context(state_dir=str(tmp / "s0")))
+    reference = keras.saving.load_model(whole["model"].path("model.keras"))
+    for a, b in zip(reference.get_weights(), loaded.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert whole["model"].properties["best"] == props["best"]
 
 
 def test_training_logs_one_line_and_metrics_per_epoch(data):

@@ -95,6 +95,9 @@ def parse_row(item, spec: RowSpec):
     if "__error__" in cells:
         return Rejected(path, number, cells["__error__"], cells["__raw__"])
     raw = ",".join(cells.values())
+    for column in (spec.time_column, *spec.feature_columns, spec.series_id_column):
+        if column and column not in cells:
+            return Rejected(path, number, f"column '{column}' is missing from this file", raw)
     text = cells[spec.time_column].strip()
     try:
         stamp = parse_time(text, spec.time_format)

@@ -92,7 +92,7 @@ def _params(acc, base: dict, scaling: str) -> dict:
 
 
 def _encode_windows(series, params: dict, stride: int):
-    """Yield ``(split, serialized Example)`` for each window of one series."""
+    """Yield ``(split, (series, end), serialized Example)`` for each window of one series."""
     p = fm.ForecastParams(**params)
     series_id, times, values, splits = series
     windows = list(fm.make_windows(values, splits, p, stride))
@@ -111,7 +111,7 @@ def _encode_windows(series, params: dict, stride: int):
         f["window"].float_list.value.extend(raw[i].ravel())
         f["meta/series_id"].bytes_list.value.append(series_id.encode())
         f["meta/target_time"].bytes_list.value.append(times[end + 1].encode())
-        yield split, ex.SerializeToString()
+        yield split, (series_id, end), ex.SerializeToString(deterministic=True)
 
 
 def _write_json(obj, path):
@@ -148,7 +148,8 @@ def run_transform(params: dict, examples, graph, transformed, ctx) -> dict:
         windows = series | "Window" >> beam.FlatMap(
             _encode_windows, beam.pvalue.AsSingleton(fitted), params["stride"])
         windows | "Write" >> WriteSplits(transformed.uri)
-        (windows | "SplitNames" >> beam.Keys() | "Count" >> beam.combiners.Count.PerElement()
+        (windows | "SplitNames" >> beam.Map(lambda w: w[0])
+         | "Count" >> beam.combiners.Count.PerElement()
          | "CountDict" >> beam.combiners.ToDict()
          | "SaveCounts" >> beam.Map(_write_json, counts_path))
     finish_splits(transformed.uri)

@@ -7,7 +7,8 @@ from components.tasks.csv_records import Record
 
 
 def encode(rec: Record, feature_columns) -> bytes:
-    """Serialize a record; feature values go under ``feature/<column>``."""
+    """Serialize a record (same bytes in every process); feature values go under
+    ``feature/<column>``."""
     ex = example_pb2.Example()
     f = ex.features.feature
     f["meta/series_id"].bytes_list.value.append(rec.series_id.encode())
@@ -17,7 +18,7 @@ def encode(rec: Record, feature_columns) -> bytes:
     f["meta/file"].bytes_list.value.append(rec.file.encode())
     for column, value in zip(feature_columns, rec.values):
         f[f"feature/{column}"].float_list.value.append(value)
-    return ex.SerializeToString()
+    return ex.SerializeToString(deterministic=True)
 
 
 def decode(data: bytes, feature_columns) -> Record:

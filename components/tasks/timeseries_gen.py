@@ -8,7 +8,6 @@ Every eval/test timestamp comes after every train timestamp, across all series.
 from __future__ import annotations
 
 import csv
-import glob
 import json
 import os
 
@@ -64,7 +63,7 @@ def _write_quarantine(rejected: list, path: str) -> None:
 
 def generate(params: dict, examples, quarantine, ctx) -> dict:
     """Run the Beam pipeline for the ``data`` section ``params``; return key metrics."""
-    paths = sorted(glob.glob(params["path"]))
+    paths = params["files"]
     if not paths:
         raise DataError(f"data.path: no file matches {params['path']}")
     spec = cr.RowSpec(params["time_column"], tuple(params["feature_columns"]),
@@ -84,7 +83,8 @@ def generate(params: dict, examples, quarantine, ctx) -> dict:
                   | "Bounds" >> beam.Map(cr.split_boundaries, params["split"]))
         keyed = kept | "AssignSplit" >> beam.Map(
             lambda r, b: (cr.split_of(r.timestamp, b), r), b=beam.pvalue.AsSingleton(bounds))
-        (keyed | "Encode" >> beam.MapTuple(lambda split, r: (split, encode(r, columns)))
+        (keyed | "Encode" >> beam.MapTuple(
+            lambda split, r: (split, (r.series_id, r.timestamp), encode(r, columns)))
          | "Write" >> WriteSplits(examples.uri))
         (rejected | "RejectList" >> beam.combiners.ToList()
          | "WriteQuarantine" >> beam.Map(_write_quarantine, quarantine.path("quarantine.csv")))

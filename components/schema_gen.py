@@ -1,0 +1,58 @@
+"""SchemaGen: the schema every run's data is validated against.
+
+On the first run (no schema file yet) it infers a schema from the statistics and saves it to
+``validation.schema`` (default ``<pipeline_root>/schema.yaml``), where the user may edit it. Later
+runs use that file as it is: its content, not the statistics, is then what the cache is keyed on,
+so new data does not rerun SchemaGen and an edited schema does.
+
+Output ``schema``: ``schema.yaml`` (a copy of the schema in force).
+"""
+from __future__ import annotations
+
+import os
+
+from pipeline import fingerprint
+from pipeline.component import ComponentSpec
+
+SPEC = ComponentSpec(
+    name="SchemaGen",
+    inputs={"statistics": ("ExampleStatistics", "StatisticsGen", "statistics")},
+    outputs={"schema": "Schema"},
+    description="infer the schema on the first run; later runs use the (editable) schema file",
+)
+SCHEMA_FILE = "schema.yaml"
+
+
+def parameters(cfg: dict) -> dict:
+    validation = cfg["validation"]
+    return {"schema_path": validation["schema"] or os.path.join(cfg["pipeline_root"], SCHEMA_FILE),
+            "max_missing_fraction": validation["max_missing_fraction"]}
+
+
+def cache_inputs(params: dict, inputs: dict) -> dict:
+    """The schema file's content once it exists; the statistics until then."""
+    if os.path.isfile(params["schema_path"]):
+        return {"schema_file": fingerprint.of_file(params["schema_path"])}
+    return {"statistics": inputs["statistics"].fingerprint}
+
+
+def execute(inputs, outputs, params, ctx) -> dict:
+    from components import data_schema, statistics_gen
+
+    path, schema_out = params["schema_path"], outputs["schema"]
+    inferred = not os.path.isfile(path)
+    if inferred:
+        stats = statistics_gen.load(inputs["statistics"])["all"]
+        spans = inputs["statistics"].properties.get("spans")
+        source = f"{stats['num_examples']} examples" + (f" (spans {spans})" if spans else "")
+        data_schema.write(path, data_schema.render(
+            data_schema.infer(stats, params["max_missing_fraction"]), source))
+        ctx.echo(f"inferred the schema from {source}; saved to {path} (edit it to change the "
+                 "checks)")
+    schema = data_schema.load(path)
+    os.makedirs(schema_out.uri, exist_ok=True)
+    with open(path, encoding="utf-8") as src:
+        data_schema.write(schema_out.path(SCHEMA_FILE), src.read())
+    ctx.log_file(schema_out.path(SCHEMA_FILE))
+    schema_out.properties.update(path=os.path.abspath(path), features=sorted(schema["features"]))
+    return {"features": len(schema["features"]), "inferred": inferred}

@@ -1,0 +1,67 @@
+"""StatisticsGen: per-feature statistics of the Examples, per split and over all splits.
+
+Output ``statistics``: ``statistics.json`` (see :mod:`components.data_stats`; ``all`` and one entry
+per split) and ``statistics.png`` (a histogram per numeric feature, also logged to MLflow).
+"""
+from __future__ import annotations
+
+import json
+
+from pipeline.component import ComponentSpec
+
+SPEC = ComponentSpec(
+    name="StatisticsGen",
+    inputs={"examples": ("Examples", "ExampleGen", "examples")},
+    outputs={"statistics": "ExampleStatistics"},
+    description="per-feature statistics of the examples (Beam combiners)",
+)
+STATS_FILE = "statistics.json"
+
+
+def parameters(cfg: dict) -> dict:
+    return {}
+
+
+def load(statistics) -> dict:
+    """The statistics stored in an ExampleStatistics artifact."""
+    with open(statistics.path(STATS_FILE), encoding="utf-8") as fh:
+        return json.load(fh)
+
+
+def _save(accumulators: dict, path: str) -> None:
+    from components import data_stats
+
+    merged = data_stats.ExampleStatsFn().merge_accumulators(accumulators.values())
+    report = {"all": data_stats.finish(merged),
+              "splits": {split: data_stats.finish(acc) for split, acc in sorted(accumulators.items())}}
+    with open(path, "w", encoding="utf-8") as fh:
+        json.dump(report, fh, indent=1, sort_keys=True)
+
+
+def execute(inputs, outputs, params, ctx) -> dict:
+    import os
+
+    import apache_beam as beam
+
+    from components import data_stats, plots
+    from components.split_io import ReadSplits
+
+    examples, statistics = inputs["examples"], outputs["statistics"]
+    os.makedirs(statistics.uri, exist_ok=True)
+    with beam.Pipeline(options=ctx.beam_options()) as p:
+        (p | "Read" >> ReadSplits(examples.uri)
+         | "PerSplit" >> beam.CombinePerKey(data_stats.ExampleStatsFn())
+         | "AllSplits" >> beam.combiners.ToDict()
+         | "Save" >> beam.Map(_save, statistics.path(STATS_FILE)))
+    stats = load(statistics)["all"]
+    if stats["features"]:
+        ctx.log_file(plots.feature_histograms(stats["features"], statistics.path("statistics.png"),
+                                              lambda f: data_stats.sketch_points(f["sketch"])))
+    ctx.log_file(statistics.path(STATS_FILE))
+    spans = examples.properties.get("spans")
+    statistics.properties.update(num_examples=stats["num_examples"], spans=spans,
+                                 features=sorted(stats["features"]))
+    worst = max((f["missing_fraction"] for f in stats["features"].values()), default=0.0)
+    return {"examples": stats["num_examples"], "features": len(stats["features"]),
+            "max_missing_fraction": worst,
+            **({"series": stats["series"]["count"]} if stats["series"] else {})}
