@@ -17,6 +17,8 @@ EPILOG = """examples:
   seqline run pipeline.yaml --beam-arg=--direct_running_mode=multi_processing \\
                             --beam-arg=--direct_num_workers=2
   seqline ui                                        # MLflow UI on the local store
+  seqline serve --model-base-path examples/stock_forecast/output/serving
+                                                    # TF Serving REST API on :8501
 
 The tracking store is sqlite:///mlruns/mlflow.db in the current folder unless
 MLFLOW_TRACKING_URI is set. Stages whose code, parameters and inputs are unchanged are
@@ -57,7 +59,34 @@ def _parser() -> argparse.ArgumentParser:
     ui = sub.add_parser("ui", help="start the MLflow UI on the tracking store")
     ui.add_argument("--host", default="127.0.0.1")
     ui.add_argument("--port", type=int, default=5000)
+    _serve_parser(sub)
     return parser
+
+
+def _serve_parser(sub) -> None:
+    serve = sub.add_parser(
+        "serve", help="serve exported models over TensorFlow Serving's REST API",
+        description="Serve every model under DIR/<name>/<integer version>/ (SavedModels with "
+                    "TensorFlow, model.tflite with LiteRT) at /v1/models/<name>[:predict|/metadata]; "
+                    "new versions are picked up by polling and swapped in without dropping requests.")
+    serve.add_argument("--model-base-path", required=True, metavar="DIR",
+                       help="folder of <name>/<version>/ models, e.g. the Pusher's serving_dir")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
+    serve.add_argument("--port", type=int, default=8501, help="default: %(default)s; 0 picks a free port")
+    serve.add_argument("--versions", default="latest", metavar="POLICY",
+                       help="latest (default), latest:N, all, or versions like 1,3")
+    serve.add_argument("--label", action="append", default=[], metavar="MODEL:LABEL=VERSION",
+                       help="name a version for /labels/<LABEL> requests (repeatable)")
+    serve.add_argument("--poll-seconds", type=float, default=1.0,
+                       help="how often to look for new versions (default: %(default)s)")
+    serve.add_argument("--max-body-bytes", type=int, default=8 * 1024 * 1024,
+                       help="largest request body (default: %(default)s)")
+    serve.add_argument("--max-batch-size", type=int, default=1024,
+                       help="most examples in one request (default: %(default)s)")
+    serve.add_argument("--allow-nan", action="store_true",
+                       help="accept NaN inputs (for models that fill missing values)")
+    serve.add_argument("--access-log", default="-", metavar="PATH",
+                       help="JSON-lines access log: - for stdout (default), a file, or off")
 
 
 def _run(args) -> int:
@@ -90,11 +119,40 @@ def _ui(args) -> int:
         return 0
 
 
+def _serve(args) -> int:
+    from pipeline.errors import ConfigError
+    from pipeline.serving import payload, registry, server
+
+    try:
+        limits = payload.Limits(args.max_body_bytes, args.max_batch_size, args.allow_nan)
+        models = registry.ModelRegistry(args.model_base_path, registry.VersionPolicy.parse(args.versions),
+                                        registry.parse_labels(args.label), args.poll_seconds)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    if args.access_log in ("off", "-"):
+        stream = None if args.access_log == "off" else sys.stdout
+    else:
+        try:
+            stream = open(args.access_log, "a", encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"--access-log {args.access_log}: {exc.strerror}") from None
+    try:
+        httpd = server.ServingServer((args.host, args.port), models, limits, server.AccessLog(stream))
+    except OSError as exc:
+        raise SeqlineError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from None
+    try:
+        server.run(httpd)
+    finally:
+        if stream not in (None, sys.stdout):
+            stream.close()
+    return 0
+
+
 def main(argv=None) -> int:
     _quiet_libraries()
     args = _parser().parse_args(argv)
     try:
-        return {"run": _run, "ui": _ui}[args.command](args)
+        return {"run": _run, "ui": _ui, "serve": _serve}[args.command](args)
     except SeqlineError as exc:
         kind = "config error" if exc.exit_code == 2 else "error"
         print(f"seqline: {kind}: {exc}", file=sys.stderr)

@@ -1,0 +1,96 @@
+"""``.tflite`` versions served through LiteRT, next to SavedModels, with the same API."""
+import json
+import os
+import shutil
+import threading
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tests.serving_helpers import MODEL, call, msft_windows, serving_thread
+
+EDGE = "msft_close_edge"
+
+
+@pytest.fixture(scope="module")
+def edge_base(exported, tmp_path_factory):
+    """The exported SavedModel plus a small Keras forecaster converted to LiteRT (builtin ops)."""
+    base = tmp_path_factory.mktemp("edge_base")
+    shutil.copytree(os.path.join(exported.serving_dir, MODEL, "1"), base / MODEL / "1")
+    keras.utils.set_random_seed(3)
+    window = keras.Input((30, 2), name="window")
+    scaled = keras.layers.Rescaling([0.01, 1e-8])(window)
+    hidden = keras.layers.Dense(8, activation="tanh")(keras.layers.Flatten()(scaled))
+    model = keras.Model(window, keras.layers.Dense(1)(hidden))
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    version = base / EDGE / "3"
+    version.mkdir(parents=True)
+    (version / "model.tflite").write_bytes(converter.convert())
+    (version / "metadata.json").write_text(json.dumps({"task": "forecast", "note": "test"}))
+    return base, model
+
+
+def test_litert_version_answers_like_the_keras_model(edge_base):
+    base, model = edge_base
+    windows = msft_windows(5)
+    expected = model.predict(windows, verbose=0)
+    with serving_thread(str(base)) as (url, models):
+        assert models.get(EDGE).versions[3].kind == "LiteRT"
+        assert models.get(MODEL).versions[1].kind == "SavedModel"
+        status, rows = call(url, "POST", f"/v1/models/{EDGE}:predict",
+                            {"instances": windows.tolist()})
+        assert status == 200
+        np.testing.assert_allclose(rows["predictions"], expected, rtol=1e-5, atol=1e-5)
+        status, columns = call(url, "POST", f"/v1/models/{EDGE}/versions/3:predict",
+                               {"inputs": {"window": windows[:1].tolist()}})
+        assert status == 200
+        np.testing.assert_allclose(columns["outputs"], expected[:1], rtol=1e-5, atol=1e-5)
+
+        status, meta = call(url, "GET", f"/v1/models/{EDGE}/metadata")
+        signature = meta["metadata"]["signature_def"]["signature_def"]["serving_default"]
+        assert status == 200 and meta["metadata"]["seqline"] == {"task": "forecast"}
+        assert signature["inputs"]["window"]["dtype"] == "DT_FLOAT"
+        assert [d["size"] for d in signature["inputs"]["window"]["tensor_shape"]["dim"]] == \
+            ["-1", "30", "2"]
+        status, answer = call(url, "POST", f"/v1/models/{EDGE}:predict",
+                              {"instances": windows[:1, :29].tolist()})
+        assert status == 400 and "the model expects [batch, 30, 2]" in answer["error"]
+
+
+def test_litert_calls_from_many_threads_are_serialized_correctly(edge_base):
+    base, model = edge_base
+    windows = msft_windows(12)
+    expected = model.predict(windows, verbose=0)
+    results = []
+
+    def client(i):
+        for j in range(8):   # batch sizes vary, so the interpreter is resized between calls
+            k = (i + j) % 6
+            status, answer = call(url, "POST", f"/v1/models/{EDGE}:predict",
+                                  {"instances": windows[k:k + 1 + j % 4].tolist()})
+            results.append(status == 200 and np.allclose(answer["predictions"],
+                                                          expected[k:k + 1 + j % 4], atol=1e-5))
+
+    with serving_thread(str(base)) as (url, _):
+        threads = [threading.Thread(target=client, args=(i,)) for i in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+    assert len(results) == 32 and all(results)
+
+
+def test_an_unreadable_tflite_file_is_reported_not_served(tmp_path):
+    version = tmp_path / "broken" / "1"
+    version.mkdir(parents=True)
+    (version / "model.tflite").write_bytes(b"TFL3 but not really a flatbuffer")
+    with serving_thread(str(tmp_path)) as (url, _):
+        status, answer = call(url, "GET", "/v1/models/broken")
+        assert status == 200
+        (row,) = answer["model_version_status"]
+        assert row["state"] == "END" and "version 1 failed to load" in row["status"]["error_message"]
+        status, answer = call(url, "POST", "/v1/models/broken:predict", {"instances": [1]})
+        assert status == 503 and "has no version loaded" in answer["error"]
