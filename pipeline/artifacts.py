@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass, field
 
 ARTIFACT_TYPES = (
-    "Examples", "Quarantine", "TransformGraph", "TransformedExamples",
+    "Examples", "Quarantine", "TransformGraph", "TransformedExamples", "HyperParameters",
     "Model", "Evaluation", "Blessing", "PushedModel",
 )
 PROPERTIES_FILE = "artifact.json"

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pipeline import tracking
 from pipeline.artifacts import Artifact, write_json_atomic
 from pipeline.component import Context
-from pipeline.dag import build_dag, select_stages
+from pipeline.dag import build_dag, component_names, select_stages
 from pipeline.errors import ConfigError, SeqlineError
 from pipeline.progress import Progress
 
@@ -101,7 +101,7 @@ def _final_uri(uri: str) -> str:
 def run_pipeline(cfg: dict, *, start: str | None = None, until: str | None = None,
                  beam_args: list | None = None, quiet: bool = False) -> PipelineResult:
     """Run the pipeline described by a validated config; return what it produced."""
-    order = build_dag()
+    order = build_dag(component_names(cfg))
     stages = select_stages(order, start, until)
     progress = Progress(len(stages), quiet=quiet)
     mlflow = tracking.setup(cfg["mlflow"]["experiment"])
@@ -119,7 +119,8 @@ def run_pipeline(cfg: dict, *, start: str | None = None, until: str | None = Non
         for index, module in enumerate([m for m in order if m.SPEC.name in stages], 1):
             spec = module.SPEC
             inputs = {name: produced[(producer, out)]
-                      for name, (_, producer, out) in spec.inputs.items()}
+                      for name, (_, producer, out) in spec.inputs.items()
+                      if name not in spec.optional_inputs or (producer, out) in produced}
             progress.start(index, spec.name, spec.description)
             tags = {"seqline.component": spec.name,
                     "seqline.inputs": json.dumps({k: a.uri for k, a in inputs.items()})}
