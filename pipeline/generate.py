@@ -47,8 +47,9 @@ def generate(model: str, prompt: str, length: int = 200, temperature: float = 0.
         task = serving_export.read_metadata(path).get("task")
     except FileNotFoundError:
         task = None
-    serve = tf.saved_model.load(path).signatures["serving_default"]
-    if task not in (None, "generate") or "prompt" not in serve.structured_input_signature[1]:
+    serve = tf.saved_model.load(path).signatures.get("serving_default")
+    if task not in (None, "generate") or serve is None \
+            or "prompt" not in serve.structured_input_signature[1]:
         raise SeqlineError(f"MODEL: {path} is a {task or 'non-generate'} model; "
                            "seqline generate needs one exported by a 'task: generate' pipeline")
     seed = random.randrange(2 ** 31) if seed is None else seed
