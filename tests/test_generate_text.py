@@ -155,6 +155,13 @@ def test_too_many_bad_lines_stop_the_run(tmp_path):
         run_executor(example_gen, cfg, {}, str(tmp_path / "gen"))
 
 
+def test_the_example_config_is_valid():
+    from pipeline.config import load_config
+
+    cfg = load_config(os.path.join(ROOT, "examples", "char_generate", "pipeline.yaml"))
+    assert cfg["task"] == "generate" and os.path.samefile(cfg["data"]["path"], CORPUS)
+
+
 def test_generate_config_errors_name_the_key(tmp_path):
     with pytest.raises(ConfigError, match="data.path: no file matches"):
         generate_config(tmp_path, "missing*.txt")
