@@ -16,6 +16,7 @@ setup(
         "apache-beam==2.77.0",
         "google-crc32c==1.9.0",
         "mlflow==3.17.2",
+        "optuna==5.0.0",
         "numpy==2.4.6",
         "matplotlib==3.11.2",
         "PyYAML==6.0.4",

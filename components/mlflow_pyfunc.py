@@ -19,8 +19,11 @@ class SavedModelPyfunc(mlflow.pyfunc.PythonModel):
         self.serve = loaded.signatures["serving_default"]
 
     def predict(self, context, model_input, params=None):
-        name, spec = next(iter(self.serve.structured_input_signature[1].items()))
-        outputs = self.serve(**{name: np.asarray(model_input, dtype=spec.dtype.as_numpy_dtype)})
+        specs = self.serve.structured_input_signature[1]
+        if not isinstance(model_input, dict):   # a one-input signature takes the array itself
+            model_input = {next(iter(specs)): model_input}
+        outputs = self.serve(**{name: np.asarray(model_input[name], dtype=spec.dtype.as_numpy_dtype)
+                                for name, spec in specs.items()})
         if len(outputs) == 1:
             return next(iter(outputs.values())).numpy()
         return {key: value.numpy() for key, value in outputs.items()}

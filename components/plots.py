@@ -15,13 +15,38 @@ def _save(fig, path: str) -> str:
     return path
 
 
-def loss_curves(history: dict, path: str) -> str:
-    """Training and validation loss per epoch."""
+def loss_curves(history: dict, path: str, ylabel: str = "loss") -> str:
+    """Loss curves per epoch, one line per ``history`` key (e.g. ``loss``, ``val_loss``)."""
     fig, ax = plt.subplots(figsize=(6, 3.5))
-    for key in ("loss", "val_loss"):
-        if key in history:
-            ax.plot(np.arange(1, len(history[key]) + 1), history[key], marker="o", label=key)
-    ax.set(xlabel="epoch", ylabel="loss (MSE, scaled units)", title="Training curves")
+    for key, values in history.items():
+        ax.plot(np.arange(1, len(values) + 1), values, marker="o", label=key)
+    ax.set(xlabel="epoch", ylabel=ylabel, title="Training curves")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    return _save(fig, path)
+
+
+def bits_per_position(model_bits, baseline_bits: float, path: str, baseline: str = "unigram") -> str:
+    """Mean bits per character at each position of the test windows (longer context to the
+    right) against a baseline that ignores context."""
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    x = np.arange(1, len(model_bits) + 1)
+    ax.plot(x, model_bits, label=f"model (mean {np.mean(model_bits):.3f})", color="tab:blue")
+    ax.axhline(baseline_bits, color="tab:gray", linestyle="--", label=f"{baseline} ({baseline_bits:.3f})")
+    ax.set(xlabel="characters of context", ylabel="bits per character",
+           title="Test split: bits per character by position")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    return _save(fig, path)
+
+
+def tuning_history(values, path: str, objective: str) -> str:
+    """Each finished trial's objective and the best so far."""
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    x = np.arange(1, len(values) + 1)
+    ax.plot(x, values, "o", label="trial")
+    ax.plot(x, np.minimum.accumulate(values), "-", color="tab:green", label="best so far")
+    ax.set(xlabel="finished trial", ylabel=objective, title="Tuner")
     ax.legend()
     ax.grid(alpha=0.3)
     return _save(fig, path)

@@ -11,11 +11,13 @@ import os
 METADATA = os.path.join("assets.extra", "seqline.json")
 
 
-def save(module, path: str, metadata: dict) -> None:
-    """Save a ``tf.Module`` with a ``serve`` function as a SavedModel plus its metadata."""
+def save(module, path: str, metadata: dict, extra_signatures: dict | None = None) -> None:
+    """Save a ``tf.Module`` with a ``serve`` function as a SavedModel plus its metadata;
+    ``extra_signatures`` maps more signature names to functions of the module."""
     import tensorflow as tf
 
-    tf.saved_model.save(module, path, signatures={"serving_default": module.serve})
+    tf.saved_model.save(module, path, signatures={"serving_default": module.serve,
+                                                   **(extra_signatures or {})})
     write_metadata(path, metadata)
 
 

@@ -5,10 +5,15 @@ Training resumes from the last finished epoch after an interruption, even a SIGK
 the same model as an uninterrupted fit (:mod:`components.training_state`, checkpoints under
 ``<pipeline_root>/.state/Trainer/backup/<fingerprint>``, the execution's cache fingerprint).
 Output: ``model.keras``.
+When the Tuner ran, its best hyperparameters override the ``model`` and ``training`` sections.
+With ``model.ensemble`` every member is trained and the candidate with the lowest eval loss,
+the members' average included, becomes ``model.keras`` (see :mod:`components.ensemble`).
 """
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import time
 
 from pipeline import fingerprint
@@ -17,9 +22,11 @@ from pipeline.component import ComponentSpec
 SPEC = ComponentSpec(
     name="Trainer",
     inputs={"transformed_examples": ("TransformedExamples", "Transform", "transformed_examples"),
-            "transform_graph": ("TransformGraph", "Transform", "transform_graph")},
+            "transform_graph": ("TransformGraph", "Transform", "transform_graph"),
+            "hyperparameters": ("HyperParameters", "Tuner", "best_hyperparameters")},
     outputs={"model": "Model"},
     description="fit the model with early stopping and per-epoch checkpoints",
+    optional_inputs=("hyperparameters",),
 )
 
 
@@ -38,63 +45,166 @@ def _backup_key(inputs, params, ctx) -> str:
     return fingerprint.of_execution(code, params, found)[:16]
 
 
-def _epoch_logger(ctx, epochs: int):
+def epoch_logger(ctx, epochs: int, prefix: str = ""):
+    """A callback printing one progress line and logging one MLflow step per epoch; with a
+    ``prefix`` (an ensemble member's label) on the line and the metric names."""
     import keras
 
     class EpochLogger(keras.callbacks.Callback):
-        """One progress line and one MLflow step per epoch."""
-
         def on_epoch_begin(self, epoch, logs=None):
             self.started = time.time()
 
         def on_epoch_end(self, epoch, logs=None):
             logs = logs or {}
             shown = " ".join(f"{k}={v:.4f}" for k, v in logs.items() if k != "learning_rate")
-            ctx.echo(f"epoch {epoch + 1}/{epochs} {shown} ({time.time() - self.started:.1f}s)")
-            ctx.log_metrics({k: float(v) for k, v in logs.items()}, step=epoch + 1)
+            label = f"{prefix}: " if prefix else ""
+            ctx.echo(f"{label}epoch {epoch + 1}/{epochs} {shown} ({time.time() - self.started:.1f}s)")
+            key = f"{prefix}_" if prefix else ""
+            ctx.log_metrics({key + k: float(v) for k, v in logs.items()}, step=epoch + 1)
 
     return EpochLogger()
+
+
+def fit_model(task, examples, model_cfg: dict, train_cfg: dict, name: str, callbacks=(),
+              epochs: int | None = None, backup: str | None = None) -> tuple:
+    """Build, compile and fit one model on the task's datasets with early stopping on the eval
+    loss (train loss without an eval split); ``callbacks`` run after early stopping. With a
+    ``backup`` folder the fit checkpoints every epoch and resumes exactly from the last one
+    (:class:`components.training_state.ResumableTraining`).
+
+    Returns ``(model with the best epoch's weights, history dict, monitored metric)``.
+    """
+    import keras
+
+    from components import training_state as ts
+
+    keras.utils.set_random_seed(train_cfg["seed"])
+    train, val = task.datasets(examples, train_cfg)
+    model = task.build_model(model_cfg, examples, name)
+    model.compile(optimizer=keras.optimizers.Adam(train_cfg["learning_rate"]),
+                  **task.compile_args(examples))
+    monitor = "val_loss" if val is not None else "loss"
+    stop = keras.callbacks.EarlyStopping(monitor=monitor, patience=train_cfg["early_stopping_patience"],
+                                         restore_best_weights=True)
+    epochs = epochs or train_cfg["epochs"]
+    if backup is None:
+        history = model.fit(train, validation_data=val, epochs=epochs, verbose=0,
+                            callbacks=[stop, *callbacks]).history
+        return model, history, monitor
+    resumable = ts.ResumableTraining(backup, train_cfg["seed"], stop)
+    steps = ts.count_batches(train)
+    model.fit(ts.epoch_stream(train, steps, ts.restored_epoch(backup)), steps_per_epoch=steps,
+              validation_data=val, epochs=epochs, verbose=0, callbacks=[stop, resumable, *callbacks])
+    return model, resumable.history, monitor
+
+
+def tuned_sections(params: dict, hyperparameters, ctx) -> tuple:
+    """``(model, training)`` sections with the Tuner's best values applied, if it ran."""
+    model_cfg, train_cfg = dict(params["model"]), dict(params["training"])
+    if hyperparameters is None:
+        return model_cfg, train_cfg
+    with open(hyperparameters.path("best_hyperparameters.json"), encoding="utf-8") as fh:
+        best = json.load(fh)
+    model_cfg.update(best["model"])
+    train_cfg.update(best["training"])
+    shown = ", ".join(f"{k}={v}" for k, v in {**best["model"], **best["training"]}.items())
+    ctx.echo(f"using the Tuner's best hyperparameters: {shown}")
+    return model_cfg, train_cfg
+
+
+def _train_member(task, examples, cfg, train_cfg, name, ctx, backup: str, finished: str | None,
+                  prefix: str):
+    """Fit one model, resuming from its checkpoint; an ensemble member is also kept in
+    ``finished`` until the whole run ends, so an interrupted run reuses it."""
+    import keras
+
+    from components import training_state as ts
+
+    if finished and os.path.isfile(finished):
+        ctx.echo(f"{prefix}: reusing the member finished by the interrupted run")
+        return keras.saving.load_model(finished), {}
+    first_epoch = ts.restored_epoch(backup)
+    if first_epoch:
+        ctx.echo(f"{prefix + ': ' if prefix else ''}resuming after epoch {first_epoch} from the "
+                 f"checkpoint in {backup}")
+    model, history, _ = fit_model(task, examples, cfg, train_cfg, name,
+                                  [epoch_logger(ctx, train_cfg["epochs"], prefix)], backup=backup)
+    if finished:
+        os.makedirs(os.path.dirname(finished), exist_ok=True)
+        model.save(finished)
+    return model, history
+
+
+def _select(task, examples, train_cfg, trained: list, name: str, out_dir: str) -> tuple:
+    """Score every member and their average on the eval split (train split without one); save
+    them as candidates; return ``(selected model, its label, losses, monitored metric)``."""
+    from components import ensemble
+
+    average = ensemble.average_model([m for _, m in trained], name)
+    average.compile(**task.compile_args(examples))
+    train, val = task.datasets(examples, train_cfg)
+    data, monitor = (val, "val_loss") if val is not None else (train, "loss")
+    candidates = dict(trained) | {ensemble.ENSEMBLE: average}
+    losses = {label: float(m.evaluate(data, verbose=0, return_dict=True)["loss"])
+              for label, m in candidates.items()}
+    selected = min(losses, key=losses.get) if val is not None else ensemble.ENSEMBLE
+    for label, model in candidates.items():
+        path = ensemble.candidate_path(out_dir, label)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        model.save(path)
+    ensemble.write_index(out_dir, losses, selected, monitor)
+    return candidates[selected], selected, losses, monitor
 
 
 def execute(inputs, outputs, params, ctx) -> dict:
     import keras
 
-    from components import plots
-    from components import training_state as ts
+    from components import ensemble, plots, training_state
     from components.tasks import get_task
 
-    train_cfg, examples = params["training"], inputs["transformed_examples"]
-    task = get_task(params["task"])
-    keras.utils.set_random_seed(train_cfg["seed"])
-    train, val = task.datasets(examples, train_cfg)
-    has_eval = val is not None
-    model = task.build_model(params["model"], examples, params["name"])
-    model.compile(optimizer=keras.optimizers.Adam(train_cfg["learning_rate"]),
-                  **task.compile_args(examples))
-    monitor = "val_loss" if has_eval else "loss"
-    backup = os.path.join(ctx.state_dir, "backup", _backup_key(inputs, params, ctx))
-    first_epoch = ts.restored_epoch(backup)
-    if first_epoch:
-        ctx.echo(f"resuming after epoch {first_epoch} from the checkpoint in {backup}")
-    early = keras.callbacks.EarlyStopping(monitor=monitor, restore_best_weights=True,
-                                          patience=train_cfg["early_stopping_patience"])
-    resumable = ts.ResumableTraining(backup, train_cfg["seed"], early)
-    steps = ts.count_batches(train)
-    started = time.time()
-    model.fit(ts.epoch_stream(train, steps, first_epoch), steps_per_epoch=steps,
-              validation_data=val, epochs=train_cfg["epochs"], verbose=0,
-              callbacks=[early, resumable, _epoch_logger(ctx, train_cfg["epochs"])])
-    history = resumable.history
-    seconds = time.time() - started
+    examples, task = inputs["transformed_examples"], get_task(params["task"])
+    model_cfg, train_cfg = tuned_sections(params, inputs.get("hyperparameters"), ctx)
+    members = ensemble.members(model_cfg)
+    key = _backup_key(inputs, params, ctx)
+    finished_dir = os.path.join(ctx.state_dir, "members", key)
     out = outputs["model"]
     os.makedirs(out.uri, exist_ok=True)
+    started, trained, curves, resumed = time.time(), [], {}, []
+    for i, (label, cfg) in enumerate(members):
+        single = len(members) == 1
+        backup = os.path.join(ctx.state_dir, "backup", key if single else f"{key}-{i}")
+        resumed.append(training_state.restored_epoch(backup))
+        model, history = _train_member(
+            task, examples, cfg, {**train_cfg, "seed": train_cfg["seed"] + i},
+            params["name"] if single else f"{params['name']}_{label}", ctx, backup,
+            None if single else os.path.join(finished_dir, f"{i}.keras"), "" if single else label)
+        trained.append((label, model))
+        curves.update({f"{'' if single else label} {k}".strip(): v for k, v in history.items()
+                       if k.endswith("loss")})
+    if len(trained) == 1:
+        model, selected, losses = trained[0][1], None, None
+        monitor = "val_loss" if "val_loss" in curves else "loss"
+        best = min(curves.get(monitor) or [float("nan")])
+        architecture = model_cfg["type"]
+    else:
+        model, selected, losses, monitor = _select(task, examples, train_cfg, trained, params["name"], out.uri)
+        best = losses[selected]
+        architecture = selected if selected == ensemble.ENSEMBLE else dict(members)[selected]["type"]
+        ctx.echo(f"candidates' {monitor}: " + ", ".join(f"{k} {v:.4f}" for k, v in losses.items())
+                 + f"; selected: {selected}")
+    seconds = time.time() - started
     model.save(out.path("model.keras"))
-    if history.get("loss"):
-        ctx.log_file(plots.loss_curves(history, out.path("loss_curves.png")))
-    best = min(history.get(monitor) or [float("nan")])
-    out.properties.update(backend=keras.backend.backend(), architecture=params["model"]["type"],
-                          parameters=int(model.count_params()), epochs_run=len(history.get("loss", [])),
-                          resumed_after_epoch=first_epoch, monitor=monitor, best=float(best),
-                          task=params["task"])
-    return {f"best_{monitor}": float(best), "epochs_run": len(history.get("loss", [])),
+    shutil.rmtree(finished_dir, ignore_errors=True)
+    if curves:
+        loss = task.compile_args(examples)["loss"]
+        ctx.log_file(plots.loss_curves(curves, out.path("loss_curves.png"), f"loss ({loss})"))
+    epochs_run = max((len(v) for v in curves.values()), default=0)
+    out.properties.update(backend=keras.backend.backend(), architecture=architecture,
+                          members=[label for label, _ in members] if selected else None,
+                          selected=selected, candidate_losses=losses,
+                          hyperparameters={"model": model_cfg, "training": train_cfg},
+                          parameters=int(model.count_params()), epochs_run=epochs_run,
+                          resumed_after_epoch=resumed[0] if len(resumed) == 1 else resumed,
+                          monitor=monitor, best=float(best), task=params["task"])
+    return {f"best_{monitor}": float(best), "epochs_run": epochs_run,
             "train_seconds": round(seconds, 2), "parameters": int(model.count_params())}

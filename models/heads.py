@@ -14,4 +14,16 @@ def regression_head(x, outputs: int):
     return keras.layers.Dense(outputs, name="forecast")(x)
 
 
+def next_token_head(x, vocab_size: int):
+    """A softmax over the vocabulary at every step: ``[batch, steps, d]`` -> ``[batch, steps, V]``.
+
+    Example:
+        >>> next_token_head(keras.Input((5, 8)), 30).shape
+        (None, 5, 30)
+    """
+    if vocab_size < 2:
+        raise ValueError(f"vocab_size must be >= 2, got {vocab_size}")
+    return keras.layers.Dense(vocab_size, activation="softmax", name="next_token")(x)
+
+
 HEADS = {"forecast": regression_head}

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 
 ARTIFACT_TYPES = (
     "Examples", "Quarantine", "ExampleStatistics", "Schema", "ExampleAnomalies",
-    "TransformGraph", "TransformedExamples", "Model", "Evaluation", "Blessing", "PushedModel",
+    "TransformGraph", "TransformedExamples", "HyperParameters", "Model", "Evaluation", "Blessing",
+    "PushedModel",
 )
 PROPERTIES_FILE = "artifact.json"
 

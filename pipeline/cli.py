@@ -19,6 +19,8 @@ EPILOG = """examples:
   seqline ui                                        # MLflow UI on the local store
   seqline serve --model-base-path examples/stock_forecast/output/serving
                                                     # TF Serving REST API on :8501
+  seqline generate examples/char_generate/output/serving/devils_dictionary \\
+                   --prompt "LAWYER, n." --length 200 --temperature 0.7 --top-k 20
 
 The tracking store is sqlite:///mlruns/mlflow.db in the current folder unless
 MLFLOW_TRACKING_URI is set. Stages whose code, parameters and inputs are unchanged are
@@ -56,6 +58,18 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--wait", action="store_true",
                      help="if another run holds the pipeline root, wait for it instead of exiting")
     run.add_argument("--quiet", action="store_true", help="print only errors")
+    gen = sub.add_parser("generate", help="continue a prompt with an exported language model",
+                         description="Sample text from a model exported by a 'task: generate' "
+                                     "pipeline; prints the prompt and its continuation.")
+    gen.add_argument("model", metavar="MODEL",
+                     help="<serving_dir>/<model_name> (newest version) or one version folder")
+    gen.add_argument("--prompt", default="", help="text to continue (default: empty, starts a line)")
+    gen.add_argument("--length", type=int, default=200, help="characters to generate (default 200)")
+    gen.add_argument("--temperature", type=float, default=0.8,
+                     help="sampling temperature; 0 always picks the likeliest character (default 0.8)")
+    gen.add_argument("--top-k", type=int, default=0,
+                     help="sample among the K likeliest characters; 0 = all (default)")
+    gen.add_argument("--seed", type=int, default=None, help="random seed: the same seed, the same text")
     ui = sub.add_parser("ui", help="start the MLflow UI on the tracking store")
     ui.add_argument("--host", default="127.0.0.1")
     ui.add_argument("--port", type=int, default=5000)
@@ -96,6 +110,14 @@ def _run(args) -> int:
     cfg = load_config(args.config)
     run_pipeline(cfg, start=args.start, until=args.until, beam_args=args.beam_arg, quiet=args.quiet,
                  use_cache=not args.no_cache, wait=args.wait)
+    return 0
+
+
+def _generate(args) -> int:
+    from pipeline.generate import generate
+
+    text = generate(args.model, args.prompt, args.length, args.temperature, args.top_k, args.seed)
+    print(args.prompt + text)
     return 0
 
 
@@ -152,7 +174,7 @@ def main(argv=None) -> int:
     _quiet_libraries()
     args = _parser().parse_args(argv)
     try:
-        return {"run": _run, "ui": _ui, "serve": _serve}[args.command](args)
+        return {"run": _run, "ui": _ui, "serve": _serve, "generate": _generate}[args.command](args)
     except SeqlineError as exc:
         kind = "config error" if exc.exit_code == 2 else "error"
         print(f"seqline: {kind}: {exc}", file=sys.stderr)

@@ -15,13 +15,15 @@ class ComponentSpec:
     """What a component consumes and produces.
 
     ``inputs`` maps input name -> ``(artifact type, producing component, its output name)``;
-    ``outputs`` maps output name -> artifact type.
+    ``outputs`` maps output name -> artifact type. An input in ``optional_inputs`` is absent when
+    its producer is not in the pipeline (an optional component such as the Tuner).
     """
 
     name: str
     inputs: dict
     outputs: dict
     description: str = ""
+    optional_inputs: tuple = ()
 
 
 @dataclass

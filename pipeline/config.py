@@ -23,8 +23,8 @@ from pipeline.errors import ConfigError
 
 REQUIRED = object()
 MODEL_TYPES = ("simple_rnn", "lstm", "gru", "transformer")
-STAGES = ("ExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "Transform", "Trainer",
-          "Evaluator", "Pusher")
+STAGES = ("ExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "Transform", "Tuner",
+          "Trainer", "Evaluator", "Pusher")   # Tuner: only with a tuning section
 
 
 @dataclass
@@ -46,6 +46,7 @@ class Section:
 
     fields: dict = field(default_factory=dict)
     optional: bool = True
+    none_if_absent: bool = False   # an absent section is None (the feature is off), not defaults
 
 
 def field_spec(types, default=REQUIRED, **kw) -> Field:
@@ -68,6 +69,9 @@ COMMON = {
         "dropout": _f(NUM, 0.0, minimum=0.0, maximum=0.9),
         "heads": _f(int, 4, minimum=1, help="transformer attention heads"),
         "ff_units": _f(int, 64, minimum=1, help="transformer feed-forward width"),
+        "ensemble": _f((list, type(None)), None,
+                       help="members: architecture names or mappings of model keys; their "
+                            "average is one more candidate"),
     }),
     "training": Section({
         "epochs": _f(int, 10, minimum=1),
@@ -79,6 +83,15 @@ COMMON = {
                                                  "the first epoch"),
         "seed": _f(int, 42),
     }),
+    "tuning": Section({
+        "search_space": _f(dict, help="key: list of choices, or {low, high, log}; keys: "
+                                      "type, units, layers, dropout, heads, ff_units, "
+                                      "learning_rate, batch_size, lookback"),
+        "max_trials": _f(int, 10, minimum=1, help="trial budget"),
+        "max_seconds": _f(NUM, 600, minimum=1, help="time budget of the search"),
+        "epochs": _f((int, type(None)), None, minimum=1, help="per trial; default training.epochs"),
+        "seed": _f((int, type(None)), None, help="default training.seed"),
+    }, none_if_absent=True),
     "pusher": Section({
         "serving_dir": _f(str, "output/serving", is_path=True),
         "model_name": _f((str, type(None)), None, help="default: the pipeline name"),
@@ -112,7 +125,8 @@ def _type_name(types: tuple) -> str:
     return " or ".join(dict.fromkeys(names.get(t, t.__name__) for t in types))
 
 
-def _check_value(key: str, spec: Field, value: Any) -> Any:
+def check_value(key: str, spec: Field, value: Any) -> Any:
+    """``value`` if it has ``spec``'s type, choices and range, else a ConfigError naming ``key``."""
     is_bool = isinstance(value, bool)
     if not isinstance(value, spec.types) or (is_bool and bool not in spec.types):
         raise ConfigError(f"{key}: expected {_type_name(spec.types)}, got {value!r}")
@@ -141,12 +155,15 @@ def _validate(section: Section, raw: Any, prefix: str, base_dir: str) -> dict:
     for key, spec in section.fields.items():
         name = prefix + key
         if isinstance(spec, Section):
+            if key not in raw and spec.none_if_absent:
+                out[key] = None
+                continue
             if key not in raw and not spec.optional:
                 raise ConfigError(f"{name}: missing required section")
             out[key] = _validate(spec, raw.get(key), name + ".", base_dir)
             continue
         if key in raw:
-            out[key] = _check_value(name, spec, raw[key])
+            out[key] = check_value(name, spec, raw[key])
         elif spec.default is REQUIRED:
             raise ConfigError(f"{name}: missing required key")
         else:
@@ -158,6 +175,7 @@ def _validate(section: Section, raw: Any, prefix: str, base_dir: str) -> dict:
 
 def validate_config(raw: Any, base_dir: str = ".") -> dict:
     """Validate a parsed YAML mapping; return the full config with defaults filled in."""
+    from pipeline.model_choices import check_model_choices
     from pipeline.task_configs import TASK_CHECKS, TASK_SECTIONS
 
     raw = {} if raw is None else raw
@@ -170,6 +188,7 @@ def validate_config(raw: Any, base_dir: str = ".") -> dict:
     cfg["pusher"]["model_name"] = cfg["pusher"]["model_name"] or cfg["name"]
     cfg["mlflow"]["experiment"] = cfg["mlflow"]["experiment"] or cfg["name"]
     TASK_CHECKS[task](cfg)
+    check_model_choices(cfg)
     return cfg
 
 

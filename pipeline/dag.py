@@ -12,10 +12,21 @@ COMPONENT_MODULES = {
     "SchemaGen": "components.schema_gen",
     "ExampleValidator": "components.example_validator",
     "Transform": "components.transform",
+    "Tuner": "components.tuner",
     "Trainer": "components.trainer",
     "Evaluator": "components.evaluator",
     "Pusher": "components.pusher",
 }
+# Optional components: in the pipeline only when the config turns them on.
+OPTIONAL_COMPONENTS = {"Tuner": lambda cfg: cfg.get("tuning") is not None}
+
+
+def component_names(cfg: dict) -> tuple:
+    """The components of the pipeline ``cfg`` describes: every required one, and each optional
+    one that its config section turns on."""
+    return tuple(name for name in COMPONENT_MODULES
+                 if name not in OPTIONAL_COMPONENTS or OPTIONAL_COMPONENTS[name](cfg))
+
 
 # Order without data: a component runs only after these (validation gates the Transform, so
 # anomalies stop a run before training) though it does not read their outputs.
@@ -27,12 +38,14 @@ def load_component(name: str):
     return importlib.import_module(COMPONENT_MODULES[name])
 
 
-def build_dag(names=tuple(COMPONENT_MODULES)) -> list:
-    """Component modules in an order where every producer runs before its consumers."""
+def build_dag(names=tuple(n for n in COMPONENT_MODULES if n not in OPTIONAL_COMPONENTS)) -> list:
+    """Component modules in an order where every producer runs before its consumers; an
+    optional input whose producer is not among ``names`` is left out."""
     modules = {name: load_component(name) for name in names}
     graph = {}
     for name, module in modules.items():
-        producers = {producer for _, producer, _ in module.SPEC.inputs.values()}
+        producers = {producer for input_name, (_, producer, _) in module.SPEC.inputs.items()
+                     if producer in modules or input_name not in module.SPEC.optional_inputs}
         missing = producers - set(modules)
         if missing:
             raise ConfigError(f"component {name} needs {', '.join(sorted(missing))}")

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pipeline import fingerprint, tracking
 from pipeline.artifacts import Artifact, write_json_atomic
 from pipeline.component import Context
-from pipeline.dag import build_dag, select_stages
+from pipeline.dag import build_dag, component_names, select_stages
 from pipeline.errors import ConfigError, SeqlineError
 from pipeline.executions import (EXECUTION_FILE, execution_ids, find_cached, latest_execution,
                                  read_record, remove_stale_temporaries)
@@ -75,7 +75,8 @@ def _cache_inputs(module, params: dict, inputs: dict) -> dict:
 
 def _prepare(module, cfg: dict, produced: dict) -> _Stage:
     spec = module.SPEC
-    inputs = {name: produced[(producer, out)] for name, (_, producer, out) in spec.inputs.items()}
+    inputs = {name: produced[(producer, out)] for name, (_, producer, out) in spec.inputs.items()
+              if name not in spec.optional_inputs or (producer, out) in produced}
     if hasattr(module, "resolve_inputs"):   # artifacts found in the pipeline's history
         inputs.update(module.resolve_inputs(cfg["pipeline_root"], inputs))
     params = module.parameters(cfg)
@@ -145,7 +146,7 @@ def run_pipeline(cfg: dict, *, start: str | None = None, until: str | None = Non
     Holds the pipeline root's lock for the whole run (``wait``: block until it is free instead of
     raising :class:`pipeline.lock.PipelineBusy`).
     """
-    order = build_dag()
+    order = build_dag(component_names(cfg))
     stages = select_stages(order, start, until)
     progress = Progress(len(stages), quiet=quiet)
     root = cfg["pipeline_root"]

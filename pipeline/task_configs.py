@@ -6,6 +6,7 @@ after the schema validation, with paths resolved, and raises a one-line ``Config
 from __future__ import annotations
 
 import csv
+import glob
 import os
 
 from pipeline.config import NUM, Section
@@ -129,5 +130,42 @@ def check_forecast(cfg: dict) -> None:
         raise ConfigError("evaluation.seasonal_period: must not exceed transform.lookback")
 
 
-TASK_SECTIONS = {"forecast": FORECAST}
-TASK_CHECKS = {"forecast": check_forecast}
+GENERATE = {
+    "data": Section({
+        "path": _f(str, is_path=True, help="text file, or a glob of files read in name order"),
+        "split": split_section(),
+        "max_bad_fraction": _f(NUM, 0.01, minimum=0.0, maximum=1.0,
+                               help="stop if more lines than this are not UTF-8"),
+    }, optional=False),
+    "transform": Section({
+        "seq_len": _f(int, 100, minimum=2, help="characters of context per training sequence"),
+        "stride": _f((int, type(None)), None, minimum=1,
+                     help="characters between sequence starts; default seq_len (no overlap)"),
+        "min_count": _f(int, 1, minimum=1, help="rarer train-split characters map to OOV"),
+        "max_vocab": _f(int, 256, minimum=2, help="vocabulary size including the OOV id"),
+    }),
+    "evaluation": Section({
+        "sample_prompt": _f(OPTIONAL_STR, None, help="default: the start of the test text"),
+        "sample_length": _f(int, 300, minimum=0),
+        "sample_temperature": _f(NUM, 0.8, minimum=0.0),
+        "blessing": Section({
+            "max_bits_per_char": _f(OPTIONAL_NUM, None, minimum=0.0,
+                                    help="bless only if test bits per character are at most this"),
+            "max_ratio_to_unigram": _f(OPTIONAL_NUM, None, minimum=0.0,
+                                       help="bless only if bpc / unigram bpc is at most this"),
+            "max_regression_vs_champion": _f(OPTIONAL_NUM, 0.05, minimum=0.0,
+                                             help="relative bpc increase allowed"),
+        }),
+    }),
+}
+
+
+def check_generate(cfg: dict) -> None:
+    path = cfg["data"]["path"]
+    if not any(os.path.isfile(p) for p in glob.glob(path)):
+        raise ConfigError(f"data.path: no file matches {path}")
+    check_split(cfg["data"]["split"])
+
+
+TASK_SECTIONS = {"forecast": FORECAST, "generate": GENERATE}
+TASK_CHECKS = {"forecast": check_forecast, "generate": check_generate}

@@ -37,11 +37,25 @@ class ForecastTask(Task):
         return train, val
 
     def build_model(self, model_cfg, transformed, name):
+        """The configured model; with a ``lookback`` in ``model_cfg`` (a tuned one) shorter than
+        Transform's, the model crops its input to the last ``lookback`` steps of each window."""
+        import keras
+
         from models import build_model
 
         props = transformed.properties
-        return build_model(model_cfg, (props["steps"], props["n_features"]), "forecast",
-                           props["horizon"], name=name)
+        steps, n_features = props["steps"], props["n_features"]
+        crop = props["lookback"] - model_cfg.get("lookback", props["lookback"])
+        if not 0 <= crop < steps:
+            raise ValueError(f"lookback must be from {props['lookback'] - steps + 1} to "
+                             f"{props['lookback']}, got {model_cfg['lookback']}")
+        if crop == 0:
+            return build_model(model_cfg, (steps, n_features), "forecast", props["horizon"], name=name)
+        inner = build_model(model_cfg, (steps - crop, n_features), "forecast", props["horizon"],
+                            name=f"{name}_lookback_{model_cfg['lookback']}")
+        inputs = keras.Input((steps, n_features), name="x")
+        cropped = keras.layers.Cropping1D((crop, 0), name="lookback")(inputs)
+        return keras.Model(inputs, inner(cropped), name=name)
 
     def compile_args(self, transformed):
         return {"loss": "mse", "metrics": ["mae"]}

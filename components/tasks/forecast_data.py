@@ -4,6 +4,8 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
+from components.tfrecord_data import batched_examples
+
 
 def window_features(steps: int, n_features: int, horizon: int, lookback: int) -> dict:
     """The fixed-length features of one transformed forecasting window."""
@@ -16,23 +18,12 @@ def window_features(steps: int, n_features: int, horizon: int, lookback: int) ->
 def make_dataset(pattern: str, props: dict, batch_size: int, *, shuffle: bool = False,
                  shuffle_buffer: int = 10000, seed: int = 0, with_raw: bool = False,
                  cache: bool = False):
-    """Batches of ``(x [B, steps, F], y [B, H])`` (plus a dict of raw columns with ``with_raw``).
-
-    Files are interleaved, the serialized examples optionally cached in memory (later epochs skip
-    reading and decompressing), shuffled (train only), batched, parsed and prefetched.
-    """
+    """Batches of ``(x [B, steps, F], y [B, H])`` (plus a dict of raw columns with ``with_raw``),
+    read by :func:`components.tfrecord_data.batched_examples`."""
     steps, n_features = props["steps"], props["n_features"]
     spec = window_features(steps, n_features, props["horizon"], props["lookback"])
     if not with_raw:
         spec = {k: spec[k] for k in ("x", "y")}
-    files = tf.data.Dataset.list_files(pattern, shuffle=shuffle, seed=seed)
-    ds = files.interleave(lambda f: tf.data.TFRecordDataset(f, compression_type="GZIP"),
-                          cycle_length=4, num_parallel_calls=tf.data.AUTOTUNE,
-                          deterministic=not shuffle)
-    if cache:
-        ds = ds.cache()
-    if shuffle:
-        ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
 
     def parse(serialized):
         ex = tf.io.parse_example(serialized, spec)
@@ -43,8 +34,8 @@ def make_dataset(pattern: str, props: dict, batch_size: int, *, shuffle: bool = 
             return x, ex["y"], raw
         return x, ex["y"]
 
-    return ds.batch(batch_size).map(parse, num_parallel_calls=tf.data.AUTOTUNE).prefetch(
-        tf.data.AUTOTUNE)
+    return batched_examples(pattern, batch_size, parse, shuffle=shuffle,
+                            shuffle_buffer=shuffle_buffer, seed=seed, cache=cache)
 
 
 def load_arrays(pattern: str, props: dict, batch_size: int = 1024) -> dict:

@@ -12,6 +12,7 @@ import os
 
 import numpy as np
 
+from components import ensemble
 from components.split_io import split_pattern
 from components.tasks import forecast_math as fm
 from components.tasks.forecast_metrics import (forecast_metrics, naive_forecast,
@@ -110,6 +111,11 @@ def evaluate(params: dict, examples, graph, model_path: str, evaluation, ctx) ->
     last = naive[:, 0]
     scores = {name: forecast_metrics(data["y_raw"], f, last, p.mase_scale)
               for name, f in (("model", forecast), ("naive", naive), ("seasonal_naive", seasonal))}
+    candidates = ensemble.score_candidates(model_path, lambda m: forecast_metrics(
+        data["y_raw"], fm.inverse(m.predict(data["x"], batch_size=1024, verbose=0), windows, p),
+        last, p.mase_scale))
+    if candidates:
+        ctx.echo(ensemble.describe(candidates, ensemble.read_index(model_path), "mase"))
     version, champ = _champion_forecast(params["champion_dir"], windows, ctx)
     if champ is not None:
         scores["champion"] = forecast_metrics(data["y_raw"], champ, last, p.mase_scale)
@@ -121,8 +127,8 @@ def evaluate(params: dict, examples, graph, model_path: str, evaluation, ctx) ->
     ctx.echo(verdict)
 
     os.makedirs(evaluation.uri, exist_ok=True)
-    report = {"metrics": scores, "test_windows": len(windows), "beats_naive": beats,
-              "verdict": verdict, "champion_version": version}
+    report = {"metrics": scores, "candidates": candidates, "test_windows": len(windows),
+              "beats_naive": beats, "verdict": verdict, "champion_version": version}
     with open(evaluation.path("metrics.json"), "w", encoding="utf-8") as fh:
         json.dump(report, fh, indent=2)
     _write_predictions(evaluation.path("predictions.csv"), data, forecast, naive)
@@ -136,7 +142,9 @@ def evaluate(params: dict, examples, graph, model_path: str, evaluation, ctx) ->
     for path in ("metrics.json", "predictions.csv"):
         ctx.log_file(evaluation.path(path))
     ctx.log_metrics({f"{who}_{k}": v for who, m in scores.items() for k, v in m.items()})
-    evaluation.properties.update(metrics=scores, beats_naive=beats, test_windows=len(windows))
+    ctx.log_metrics({f"candidate_{label}_{k}": v for label, m in candidates.items() for k, v in m.items()})
+    evaluation.properties.update(metrics=scores, candidates=candidates, beats_naive=beats,
+                                 test_windows=len(windows))
     key = {"mase": scores["model"]["mase"], "naive_mase": scores["naive"]["mase"],
            "mae": scores["model"]["mae"], "naive_mae": scores["naive"]["mae"]}
     return key, blessed, reasons

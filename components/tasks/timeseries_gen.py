@@ -53,7 +53,8 @@ class CheckSeries(beam.PTransform):
                     kv[0], kv[1], self.feature_columns, self.max_missing_run)))
 
 
-def _write_quarantine(rejected: list, path: str) -> None:
+def write_quarantine(rejected: list, path: str) -> None:
+    """``quarantine.csv``: one row per rejected record (file, row, reason, raw), by file and row."""
     with open(path, "w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
         writer.writerow(["file", "row", "reason", "raw"])
@@ -87,7 +88,7 @@ def generate(params: dict, examples, quarantine, ctx) -> dict:
             lambda split, r: (split, (r.series_id, r.timestamp), encode(r, columns)))
          | "Write" >> WriteSplits(examples.uri))
         (rejected | "RejectList" >> beam.combiners.ToList()
-         | "WriteQuarantine" >> beam.Map(_write_quarantine, quarantine.path("quarantine.csv")))
+         | "WriteQuarantine" >> beam.Map(write_quarantine, quarantine.path("quarantine.csv")))
         counts = keyed | "SplitNames" >> beam.Keys() | "CountSplits" >> beam.combiners.Count.PerElement()
         n_rejected = rejected | "CountRejects" >> beam.combiners.Count.Globally()
         out_of_order = (checked | "OutOfOrder" >> beam.Map(lambda c: c[2])

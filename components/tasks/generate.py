@@ -1,0 +1,74 @@
+"""Generation: a character-level language model trained on a text corpus."""
+from __future__ import annotations
+
+import json
+
+from components.split_io import split_pattern
+from components.tasks.base import Task
+
+
+class GenerateTask(Task):
+    """Text split by position, train-split character vocabulary, next-character softmax at every
+    step, bits per character next to a unigram baseline, prompt-to-text serving signature."""
+
+    name = "generate"
+
+    def example_gen(self, params, examples, quarantine, ctx):
+        from components.tasks.text_gen import generate
+
+        return generate(params, examples, quarantine, ctx)
+
+    def transform(self, params, examples, graph, transformed, ctx):
+        from components.tasks.text_transform import run_transform
+
+        return run_transform(params, examples, graph, transformed, ctx)
+
+    def datasets(self, transformed, training):
+        from components.tasks.text_data import make_dataset
+
+        props, batch = transformed.properties, training["batch_size"]
+        cache = training["cache_in_memory"]
+        train = make_dataset(split_pattern(transformed.uri, "train"), props, batch, shuffle=True,
+                             shuffle_buffer=training["shuffle_buffer"], seed=training["seed"],
+                             cache=cache)
+        has_eval = props["split_counts"].get("eval", 0) > 0
+        val = (make_dataset(split_pattern(transformed.uri, "eval"), props, batch, cache=cache)
+               if has_eval else None)
+        return train, val
+
+    def build_model(self, model_cfg, transformed, name):
+        from models import build_language_model
+
+        return build_language_model(model_cfg, transformed.properties["vocab_size"], name=name)
+
+    def compile_args(self, transformed):
+        return {"loss": "sparse_categorical_crossentropy", "metrics": ["accuracy"]}
+
+    def evaluate(self, params, transformed, graph, model_path, evaluation, ctx):
+        from components.tasks.generate_evaluate import evaluate
+
+        return evaluate(params, transformed, graph, model_path, evaluation, ctx)
+
+    def export(self, graph, model_path, transformed, path):
+        import keras
+        import tensorflow as tf
+
+        from components import serving_export
+        from components.tasks.generate_export import SIGNATURE_SPEC, GenerateServer, start_id
+
+        with open(graph.path("params.json"), encoding="utf-8") as fh:
+            fitted = json.load(fh)
+        model = keras.saving.load_model(model_path, compile=False)
+        server = GenerateServer(tf.saved_model.load(graph.path("graph")), model, fitted["seq_len"],
+                                start_id(fitted["vocab"]))
+        server.serve = server.generate
+        spec = {**SIGNATURE_SPEC, "seq_len": fitted["seq_len"], "vocab_size": len(fitted["vocab"]) + 1}
+        serving_export.save(server, path, spec, extra_signatures={"score": server.score})
+        return spec
+
+    def example_input(self, transformed):
+        import numpy as np
+
+        return {"prompt": np.array(["The "], dtype=object), "length": np.array(20, np.int32),
+                "temperature": np.array(0.8, np.float32), "top_k": np.array(0, np.int32),
+                "seed": np.array(1, np.int64)}

@@ -1,0 +1,25 @@
+"""tf.data input over gzipped TFRecord split files, shared by every task's ``datasets`` hook."""
+from __future__ import annotations
+
+import tensorflow as tf
+
+
+def batched_examples(pattern: str, batch_size: int, parse, *, shuffle: bool = False,
+                     shuffle_buffer: int = 10000, seed: int = 0, cache: bool = False):
+    """Batches of ``parse(serialized batch)`` from the files matching ``pattern``.
+
+    Files are interleaved, the serialized examples optionally cached in memory (later epochs skip
+    reading and decompressing), shuffled (train only), batched, parsed and prefetched.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    files = tf.data.Dataset.list_files(pattern, shuffle=shuffle, seed=seed)
+    ds = files.interleave(lambda f: tf.data.TFRecordDataset(f, compression_type="GZIP"),
+                          cycle_length=4, num_parallel_calls=tf.data.AUTOTUNE,
+                          deterministic=not shuffle)
+    if cache:
+        ds = ds.cache()
+    if shuffle:
+        ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+    return ds.batch(batch_size).map(parse, num_parallel_calls=tf.data.AUTOTUNE).prefetch(
+        tf.data.AUTOTUNE)
