@@ -32,8 +32,8 @@ def tuned(tmp_path_factory):
 
 def test_tuner_is_in_the_dag_only_when_tuning_is_set(tuned):
     _, cfg, _ = tuned
-    assert [m.SPEC.name for m in build_dag(component_names(cfg))][:4] == \
-        ["ExampleGen", "Transform", "Tuner", "Trainer"]
+    names = [m.SPEC.name for m in build_dag(component_names(cfg))]
+    assert names.index("Transform") < names.index("Tuner") == names.index("Trainer") - 1
     assert "Tuner" not in component_names({**cfg, "tuning": None})
     assert "Tuner" not in [m.SPEC.name for m in build_dag(component_names({**cfg, "tuning": None}))]
 
