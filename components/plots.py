@@ -15,13 +15,13 @@ def _save(fig, path: str) -> str:
     return path
 
 
-def loss_curves(history: dict, path: str) -> str:
+def loss_curves(history: dict, path: str, ylabel: str = "loss") -> str:
     """Training and validation loss per epoch."""
     fig, ax = plt.subplots(figsize=(6, 3.5))
     for key in ("loss", "val_loss"):
         if key in history:
             ax.plot(np.arange(1, len(history[key]) + 1), history[key], marker="o", label=key)
-    ax.set(xlabel="epoch", ylabel="loss (MSE, scaled units)", title="Training curves")
+    ax.set(xlabel="epoch", ylabel=ylabel, title="Training curves")
     ax.legend()
     ax.grid(alpha=0.3)
     return _save(fig, path)
@@ -57,4 +57,27 @@ def residuals(times, errors, path: str) -> str:
     a.set(title="Residuals (actual - forecast)")
     b.hist(errors, bins=40, color="tab:blue", alpha=0.8)
     b.set(title="Residual distribution")
+    return _save(fig, path)
+
+
+def error_rate_by_group(rates: dict, baseline: float, path: str, title: str) -> str:
+    """One bar per group (e.g. speaker), worst first, with the baseline's rate as a line."""
+    names = sorted(rates, key=lambda k: -rates[k])
+    fig, ax = plt.subplots(figsize=(max(6, 0.25 * len(names) + 2), 4))
+    ax.bar(np.arange(len(names)), [100 * rates[n] for n in names], color="tab:blue")
+    ax.axhline(100 * baseline, color="tab:red", linestyle="--", label=f"baseline {baseline:.1%}")
+    ax.set_xticks(np.arange(len(names)), names, rotation=90, fontsize=7)
+    ax.set(ylabel="character error rate (%)", title=title)
+    ax.legend()
+    ax.grid(alpha=0.3, axis="y")
+    return _save(fig, path)
+
+
+def spectrogram(features: np.ndarray, path: str, title: str) -> str:
+    """Feature frames ``[frames, channels]`` as an image, time left to right."""
+    fig, ax = plt.subplots(figsize=(8, 3.2))
+    image = ax.imshow(features.T, origin="lower", aspect="auto", cmap="magma")
+    fig.colorbar(image, ax=ax, label="normalized value")
+    ax.set(xlabel="frame", ylabel="channel", title=title)
+    ax.title.set_fontsize(9)
     return _save(fig, path)

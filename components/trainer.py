@@ -83,7 +83,7 @@ def execute(inputs, outputs, params, ctx) -> dict:
     os.makedirs(out.uri, exist_ok=True)
     model.save(out.path("model.keras"))
     if history.get("loss"):
-        ctx.log_file(plots.loss_curves(history, out.path("loss_curves.png")))
+        ctx.log_file(plots.loss_curves(history, out.path("loss_curves.png"), task.loss_label))
     best = min(history.get(monitor) or [float("nan")])
     out.properties.update(backend=keras.backend.backend(), architecture=params["model"]["type"],
                           parameters=int(model.count_params()), epochs_run=len(history.get("loss", [])),

@@ -8,6 +8,7 @@ from components.tasks.base import Task
 
 TASK_CLASSES = {
     "forecast": "components.tasks.forecast:ForecastTask",
+    "asr": "components.tasks.asr:AsrTask",
 }
 
 
