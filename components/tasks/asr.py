@@ -81,4 +81,4 @@ class AsrTask(Task):
     def example_input(self, transformed):
         from components.tasks.asr_data import load_audio
 
-        return load_audio(split_pattern(transformed.uri, "test"), limit=1)[0]
+        return load_audio(split_pattern(transformed.uri, "test"), limit=1)[0][1]

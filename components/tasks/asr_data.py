@@ -2,7 +2,6 @@
 of ``({"features", "lengths"}, labels)``, with SpecAugment on the train split if configured."""
 from __future__ import annotations
 
-import numpy as np
 import tensorflow as tf
 
 from components.tasks.audio_features import spec_augment
@@ -44,8 +43,10 @@ def make_dataset(pattern: str, props: dict, batch_size: int, *, shuffle: bool = 
     """Padded batches of ``({"features" [B, T, F], "lengths" [B]}, labels [B, L])``, plus a dict
     of ``transcript``/``speaker``/``path`` with ``with_meta``. Labels are padded with 0 (blank).
 
-    Train batches group clips of similar length (``props['length_buckets']``) so little of a
-    batch is padding; ``augment`` (the ``spec_augment`` section) masks features of train clips.
+    Clips are grouped by length (``props['length_buckets']``) and padded to their bucket's
+    boundary, so an epoch has a handful of batch shapes (XLA compiles each once) and little
+    padding; the order therefore differs from file order. ``augment`` (the ``spec_augment``
+    section) masks features of train clips.
     """
     ds = _reader(pattern, shuffle, seed)
     if cache:
@@ -56,18 +57,19 @@ def make_dataset(pattern: str, props: dict, batch_size: int, *, shuffle: bool = 
     if augment and (augment["freq_masks"] or augment["time_masks"]):
         ds = ds.map(lambda x, y: ({**x, "features": spec_augment(x["features"], augment)}, y),
                     num_parallel_calls=tf.data.AUTOTUNE)
-    if shuffle and props.get("length_buckets"):
-        buckets = props["length_buckets"]
-        ds = ds.bucket_by_sequence_length(lambda x, y: x["lengths"], buckets,
-                                          [batch_size] * (len(buckets) + 1))
-    else:
-        ds = ds.padded_batch(batch_size)
+    buckets = props["length_buckets"]
+    shapes = ({"features": [None, props["n_features"]], "lengths": []}, [props["max_labels"]])
+    if with_meta:
+        shapes += ({k: [] for k in META},)
+    ds = ds.bucket_by_sequence_length(
+        lambda x, *_: x["lengths"], buckets, [batch_size] * (len(buckets) + 1),
+        padded_shapes=shapes, pad_to_bucket_boundary=True)
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
 def load_split(pattern: str, props: dict, batch_size: int = 64) -> tuple:
-    """A split in file order: ``(batches of model inputs, metadata dict of lists)``; the batches
-    are kept (they are small) so that a model can run on them and the rows stay aligned."""
+    """A whole split: ``(batches of model inputs, metadata dict of lists)``, in the batches' order
+    (grouped by length, not file order); the metadata rows follow the batches' rows."""
     batches, meta = [], {k: [] for k in META}
     for inputs, _, extra in make_dataset(pattern, props, batch_size, with_meta=True):
         batches.append(inputs)
@@ -77,17 +79,11 @@ def load_split(pattern: str, props: dict, batch_size: int = 64) -> tuple:
 
 
 def load_audio(pattern: str, limit: int | None = None) -> list:
-    """Raw test waveforms (float32 at the data's sample rate) in file order."""
-    spec = {"audio": tf.io.FixedLenFeature([], tf.string)}
+    """``(transcript, raw waveform)`` of each test clip in file order (float32 at the data's
+    sample rate)."""
+    spec = {"audio": tf.io.FixedLenFeature([], tf.string), "transcript": META["transcript"]}
     out = []
     for serialized in _reader(pattern, False, 0).take(-1 if limit is None else limit):
-        out.append(from_pcm16(tf.io.parse_single_example(serialized, spec)["audio"].numpy()))
-    return out
-
-
-def pad_waveforms(waves: list) -> np.ndarray:
-    """Stack waveforms of different lengths, zero-padded at the end."""
-    out = np.zeros((len(waves), max(len(w) for w in waves)), np.float32)
-    for i, w in enumerate(waves):
-        out[i, :len(w)] = w
+        ex = tf.io.parse_single_example(serialized, spec)
+        out.append((ex["transcript"].numpy().decode(), from_pcm16(ex["audio"].numpy())))
     return out

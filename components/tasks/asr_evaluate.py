@@ -33,8 +33,9 @@ def transcribe_split(model, graph, batches) -> dict:
     return hyps
 
 
-def _champion_transcripts(champion_dir: str, pattern: str, sample_rate: int, ctx):
-    """The newest pushed model's transcripts of the test waveforms, or ``(version, None)``."""
+def _champion_scores(champion_dir: str, pattern: str, sample_rate: int, ctx):
+    """``(version, error rates)`` of the newest pushed model on the test waveforms, or
+    ``(version or None, None)`` when there is none it can be compared with."""
     from components import serving_export
     from components.tasks.asr_data import load_audio
 
@@ -47,7 +48,9 @@ def _champion_transcripts(champion_dir: str, pattern: str, sample_rate: int, ctx
     if "waveform" not in serve.structured_input_signature[1] or rate != sample_rate:
         ctx.echo(f"champion v{found[-1]} does not take {sample_rate} Hz waveforms: not compared")
         return found[-1], None
-    return found[-1], [serve(waveform=w)["transcript"].numpy().decode() for w in load_audio(pattern)]
+    clips = load_audio(pattern)
+    hyps = [serve(waveform=wave)["transcript"].numpy().decode() for _, wave in clips]
+    return found[-1], error_rates([ref for ref, _ in clips], hyps)
 
 
 def bless(model: dict, baseline: dict, champion: dict | None, rules: dict) -> tuple:
@@ -131,10 +134,10 @@ def evaluate(params: dict, examples, graph, model_path: str, evaluation, ctx) ->
     scores = {"model": error_rates(refs, hyps[decoder]),
               **{d: error_rates(refs, hyps[d]) for d in DECODERS},
               "baseline": error_rates(refs, [baseline] * len(refs))}
-    version, champion = _champion_transcripts(params["champion_dir"], pattern,
-                                              examples.properties["sample_rate"], ctx)
+    version, champion = _champion_scores(params["champion_dir"], pattern,
+                                         examples.properties["sample_rate"], ctx)
     if champion is not None:
-        scores["champion"] = error_rates(refs, champion)
+        scores["champion"] = champion
     blessed, reasons = bless(scores["model"], scores["baseline"], scores.get("champion"),
                              params["blessing"])
     m, b = scores["model"], scores["baseline"]

@@ -27,6 +27,7 @@ from components.tasks.audio_io import to_pcm16
 from pipeline.errors import DataError
 
 STD_FLOOR = 1e-3
+BUCKETS = 7          # batch shapes per epoch (each one compiled once with XLA)
 
 
 class ExtractFeatures(beam.DoFn):
@@ -78,7 +79,8 @@ def _fit(_, moments, chars, top, p: audio_features.FeatureParams) -> dict:
 
 
 def _encode(item, fitted: dict):
-    """Normalize and serialize one clip: ``(split, bytes, frames, max total stride, unknown chars)``."""
+    """Normalize and serialize one clip: ``(split, bytes, frames, labels, max total stride,
+    unknown characters)``."""
     split, clip, features = item
     mean, std = np.asarray(fitted["mean"], np.float32), np.asarray(fitted["std"], np.float32)
     normalized = ((features - mean) / std).astype("<f4")
@@ -95,7 +97,8 @@ def _encode(item, fitted: dict):
     if split == "test":
         f["audio"].bytes_list.value.append(to_pcm16(clip.samples))
         f["sample_rate"].int64_list.value.append(clip.sample_rate)
-    return split, ex.SerializeToString(), frames, max_stride, len(clip.transcript) - len(labels)
+    return (split, ex.SerializeToString(), frames, len(labels), max_stride,
+            len(clip.transcript) - len(labels))
 
 
 def _write_json(obj, path):
@@ -103,11 +106,14 @@ def _write_json(obj, path):
         json.dump(obj, fh, indent=2)
 
 
-def _summary(_, counts, train_frames, max_stride, unknown):
-    buckets = np.percentile(train_frames, [25, 50, 75]).astype(int) + 1 if train_frames else []
+def _summary(_, counts, train_frames, sizes, max_stride, unknown):
+    """Split counts, batching shapes and CTC limits. ``length_buckets`` cut the train clips into
+    groups of equal size by frames; the last bucket ends past the longest clip of any split."""
+    cuts = np.percentile(train_frames, np.linspace(0, 100, BUCKETS + 1)[1:-1]).astype(int) + 1
+    max_frames, max_labels = sizes
     return {"split_counts": {s: counts.get(s, 0) for s in SPLITS},
-            "length_buckets": sorted(set(int(b) for b in buckets)),
-            "max_frames": int(max(train_frames, default=0)),
+            "length_buckets": sorted(set(int(c) for c in cuts) | {max_frames + 1}),
+            "max_frames": max_frames, "max_labels": max_labels,
             "max_total_stride": int(max_stride), "unknown_chars": int(unknown)}
 
 
@@ -142,13 +148,17 @@ def run_transform(params: dict, examples, graph, transformed, ctx) -> dict:
                   | "CountSplits" >> beam.combiners.Count.PerElement())
         train_frames = (encoded | "TrainOnly" >> beam.Filter(lambda e: e[0] == "train")
                         | "Frames" >> beam.Map(lambda e: e[2]) | "FrameList" >> beam.combiners.ToList())
+        sizes = (encoded | "Sizes" >> beam.Map(lambda e: (e[2], e[3]))
+                 | "MaxSizes" >> beam.CombineGlobally(
+                     lambda pairs: tuple(max(v, default=0) for v in zip(*pairs)) or (0, 0)))
         max_stride = (encoded | "Fitted" >> beam.Filter(lambda e: e[0] != "test")
-                      | "Strides" >> beam.Map(lambda e: e[3]) | "MinStride" >> beam.CombineGlobally(min))
-        unknown = (encoded | "Unknown" >> beam.Map(lambda e: e[4])
+                      | "Strides" >> beam.Map(lambda e: e[4]) | "MinStride" >> beam.CombineGlobally(min))
+        unknown = (encoded | "Unknown" >> beam.Map(lambda e: e[5])
                    | "SumUnknown" >> beam.CombineGlobally(sum))
         (pipe | "Once2" >> beam.Create([None])
          | "Summary" >> beam.Map(_summary, counts=beam.pvalue.AsDict(counts),
                                  train_frames=beam.pvalue.AsSingleton(train_frames),
+                                 sizes=beam.pvalue.AsSingleton(sizes),
                                  max_stride=beam.pvalue.AsSingleton(max_stride),
                                  unknown=beam.pvalue.AsSingleton(unknown))
          | "SaveSummary" >> beam.Map(_write_json, summary_path))
@@ -169,7 +179,8 @@ def run_transform(params: dict, examples, graph, transformed, ctx) -> dict:
     graph.properties.update(task="asr", **shape)
     transformed.properties.update(
         split_names=list(SPLITS), split_counts=counts, length_buckets=summary["length_buckets"],
-        max_frames=summary["max_frames"], max_total_stride=summary["max_total_stride"],
+        max_frames=summary["max_frames"], max_labels=summary["max_labels"],
+        max_total_stride=summary["max_total_stride"],
         spec_augment=dict(params["spec_augment"]), **shape)
     return {**{f"{s}_clips": n for s, n in counts.items()}, "vocabulary": len(fitted["vocabulary"]),
             "max_frames": summary["max_frames"]}
