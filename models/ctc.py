@@ -123,3 +123,8 @@ def build_ctc_model(model_cfg: dict, n_features: int, vocabulary_size: int,
     outputs = CTCOutput(model_cfg.get("decoder", "greedy"), model_cfg.get("beam_width", 8),
                         name="ctc_output")(logits, mask)
     return keras.Model({"features": features, "lengths": lengths}, outputs, name=name)
+
+
+def load_ctc_model(path: str) -> keras.Model:
+    """A saved CTC model (``.keras``); importing this module registers its custom layers."""
+    return keras.saving.load_model(path, compile=False)

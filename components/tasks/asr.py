@@ -61,13 +61,13 @@ class AsrTask(Task):
         return evaluate(params, transformed, graph, model_path, evaluation, ctx)
 
     def export(self, graph, model_path, transformed, path):
-        import keras
         import tensorflow as tf
 
         from components import serving_export
         from components.tasks.asr_export import SpeechServer
+        from models.ctc import load_ctc_model
 
-        model = keras.saving.load_model(model_path, compile=False)
+        model = load_ctc_model(model_path)
         server = SpeechServer(tf.saved_model.load(graph.path("graph")), model)
         output = model.get_layer("ctc_output")
         spec = {"inputs": {"waveform": {"dtype": "float32", "shape": [-1],

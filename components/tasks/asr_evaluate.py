@@ -115,18 +115,18 @@ def evaluate(params: dict, examples, graph, model_path: str, evaluation, ctx) ->
 
     Returns ``(key metrics, blessed, reasons)``.
     """
-    import keras
     import tensorflow as tf
 
     from components import plots
     from components.tasks.asr_data import load_split
+    from models.ctc import load_ctc_model
 
     with open(graph.path("params.json"), encoding="utf-8") as fh:
         fitted = json.load(fh)
     pattern = split_pattern(examples.uri, "test")
     batches, meta = load_split(pattern, examples.properties)
     refs = meta["transcript"]
-    model = keras.saving.load_model(model_path, compile=False)
+    model = load_ctc_model(model_path)
     decoder = model.get_layer("ctc_output").decoder
     graph_module = tf.saved_model.load(graph.path("graph"))
     hyps = transcribe_split(model, graph_module, batches)
