@@ -9,7 +9,7 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.11,<3.12",
     packages=find_packages(include=["pipeline", "pipeline.*", "components", "components.*",
-                                    "models", "models.*"]),
+                                    "models", "models.*", "corpora", "corpora.*"]),
     install_requires=[
         "tensorflow==2.21.0",
         "keras==3.15.1",
@@ -21,6 +21,8 @@ setup(
         "matplotlib==3.11.2",
         "PyYAML==6.0.4",
         "rich==15.0.0",
+        "scipy==1.17.1",
+        "soundfile==0.14.0",
     ],
     extras_require={
         "test": ["pytest==9.2.0", "jax[cpu]==0.10.2", "pandas==3.1.1"],

@@ -101,3 +101,26 @@ def feature_histograms(features: dict, path: str, points_of) -> str:
                      f"missing {stats['missing_fraction']:.1%}", fontsize=9)
         ax.tick_params(labelsize=8)
     return _save(fig, path)
+
+
+def error_rate_by_group(rates: dict, baseline: float, path: str, title: str) -> str:
+    """One bar per group (e.g. speaker), worst first, with the baseline's rate as a line."""
+    names = sorted(rates, key=lambda k: -rates[k])
+    fig, ax = plt.subplots(figsize=(max(6, 0.25 * len(names) + 2), 4))
+    ax.bar(np.arange(len(names)), [100 * rates[n] for n in names], color="tab:blue")
+    ax.axhline(100 * baseline, color="tab:red", linestyle="--", label=f"baseline {baseline:.1%}")
+    ax.set_xticks(np.arange(len(names)), names, rotation=90, fontsize=7)
+    ax.set(ylabel="character error rate (%)", title=title)
+    ax.legend()
+    ax.grid(alpha=0.3, axis="y")
+    return _save(fig, path)
+
+
+def spectrogram(features: np.ndarray, path: str, title: str) -> str:
+    """Feature frames ``[frames, channels]`` as an image, time left to right."""
+    fig, ax = plt.subplots(figsize=(8, 3.2))
+    image = ax.imshow(features.T, origin="lower", aspect="auto", cmap="magma")
+    fig.colorbar(image, ax=ax, label="normalized value")
+    ax.set(xlabel="frame", ylabel="channel", title=title)
+    ax.title.set_fontsize(9)
+    return _save(fig, path)

@@ -196,8 +196,7 @@ def execute(inputs, outputs, params, ctx) -> dict:
     model.save(out.path("model.keras"))
     shutil.rmtree(finished_dir, ignore_errors=True)
     if curves:
-        loss = task.compile_args(examples)["loss"]
-        ctx.log_file(plots.loss_curves(curves, out.path("loss_curves.png"), f"loss ({loss})"))
+        ctx.log_file(plots.loss_curves(curves, out.path("loss_curves.png"), task.loss_label))
     epochs_run = max((len(v) for v in curves.values()), default=0)
     out.properties.update(backend=keras.backend.backend(), architecture=architecture,
                           members=[label for label, _ in members] if selected else None,

@@ -1,4 +1,4 @@
-"""Stacked recurrent encoders: SimpleRNN, LSTM or GRU."""
+"""Stacked recurrent encoders: SimpleRNN, LSTM or GRU, optionally bidirectional."""
 import keras
 
 RECURRENT_LAYERS = {"simple_rnn": keras.layers.SimpleRNN, "lstm": keras.layers.LSTM,
@@ -6,10 +6,12 @@ RECURRENT_LAYERS = {"simple_rnn": keras.layers.SimpleRNN, "lstm": keras.layers.L
 
 
 def recurrent_encoder(x, kind: str, units: int, layers: int, dropout: float = 0.0,
-                      return_sequences: bool = False):
+                      return_sequences: bool = False, bidirectional: bool = False, mask=None):
     """Apply ``layers`` recurrent layers of type ``kind`` to the functional tensor ``x``.
 
     Dropout is applied between layers (not recurrent dropout, which would disable cuDNN).
+    ``bidirectional`` concatenates a forward and a backward pass (``2 * units`` outputs);
+    ``mask`` (``[batch, steps]`` booleans) marks the valid steps of padded sequences.
 
     Example:
         >>> inputs = keras.Input((30, 1))
@@ -21,7 +23,10 @@ def recurrent_encoder(x, kind: str, units: int, layers: int, dropout: float = 0.
     layer = RECURRENT_LAYERS[kind]
     for i in range(layers):
         last = i == layers - 1
-        x = layer(units, return_sequences=return_sequences or not last, name=f"{kind}_{i}")(x)
+        rnn = layer(units, return_sequences=return_sequences or not last, name=f"{kind}_{i}")
+        if bidirectional:
+            rnn = keras.layers.Bidirectional(rnn, name=f"bi{kind}_{i}")
+        x = rnn(x) if mask is None else rnn(x, mask=mask)
         if dropout and not last:
             x = keras.layers.Dropout(dropout, name=f"dropout_{i}")(x)
     if dropout:

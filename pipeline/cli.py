@@ -21,6 +21,8 @@ EPILOG = """examples:
                                                     # TF Serving REST API on :8501
   seqline generate examples/char_generate/output/serving/devils_dictionary \\
                    --prompt "LAWYER, n." --length 200 --temperature 0.7 --top-k 20
+  seqline datasets spoken-digits --out data/digits --n 6000   # synthesize a speech corpus
+  seqline transcribe output/serving/spoken_digits clip.wav    # newest exported version
 
 The tracking store is sqlite:///mlruns/mlflow.db in the current folder unless
 MLFLOW_TRACKING_URI is set. Stages whose code, parameters and inputs are unchanged are
@@ -74,6 +76,21 @@ def _parser() -> argparse.ArgumentParser:
     ui.add_argument("--host", default="127.0.0.1")
     ui.add_argument("--port", type=int, default=5000)
     _serve_parser(sub)
+    data = sub.add_parser("datasets", help="generate a corpus offline")
+    corpora = data.add_subparsers(dest="corpus", required=True, metavar="CORPUS")
+    digits = corpora.add_parser(
+        "spoken-digits", help="spoken digit strings synthesized with espeak-ng (16 kHz WAV + manifest)",
+        description="Synthesize N clips of 3-7 spoken digits over many espeak-ng voices, speeds and "
+                    "pitches with background noise; some voice variants are held out for testing.")
+    digits.add_argument("--out", required=True, help="new folder for clips/, manifest.csv, voices.json")
+    digits.add_argument("--n", type=int, required=True, help="number of clips")
+    digits.add_argument("--seed", type=int, default=0)
+    digits.add_argument("--snr", type=float, nargs=2, default=(10.0, 30.0), metavar=("MIN", "MAX"),
+                        help="background-noise SNR range in dB (default 10 30)")
+    digits.add_argument("--workers", type=int, default=2, help="parallel espeak-ng processes")
+    tr = sub.add_parser("transcribe", help="transcribe audio files with an exported speech model")
+    tr.add_argument("model", help="exported model: a version folder or the folder of its versions")
+    tr.add_argument("files", nargs="+", metavar="FILE", help="WAV, FLAC or OGG files")
     return parser
 
 
@@ -167,6 +184,29 @@ def _serve(args) -> int:
     finally:
         if stream not in (None, sys.stdout):
             stream.close()
+def _datasets(args) -> int:
+    from rich.progress import Progress
+
+    from corpora.spoken_digits import generate
+
+    with Progress(transient=True) as bar:
+        task = bar.add_task("synthesizing", total=args.n)
+        summary = generate(args.out, args.n, seed=args.seed, snr=tuple(args.snr),
+                           workers=args.workers,
+                           progress=lambda done, total: bar.update(task, completed=done))
+    print(f"{summary['clips']} clips ({summary['hours']:.2f} h, {summary['sample_rate']} Hz mono) "
+          f"in {args.out}/manifest.csv; {len(summary['train_speakers'])} training voices, "
+          f"{len(summary['held_out_speakers'])} held out for testing "
+          f"(data.test_speakers: {summary['test_speakers']})")
+    return 0
+
+
+def _transcribe(args) -> int:
+    from components.transcribe import transcribe
+
+    results = transcribe(args.model, args.files)
+    for file, text in results:
+        print(text if len(results) == 1 else f"{file}\t{text}")
     return 0
 
 
@@ -175,6 +215,8 @@ def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     try:
         return {"run": _run, "ui": _ui, "serve": _serve, "generate": _generate}[args.command](args)
+        commands = {"run": _run, "ui": _ui, "datasets": _datasets, "transcribe": _transcribe}
+        return commands[args.command](args)
     except SeqlineError as exc:
         kind = "config error" if exc.exit_code == 2 else "error"
         print(f"seqline: {kind}: {exc}", file=sys.stderr)

@@ -155,6 +155,62 @@ GENERATE = {
                                        help="bless only if bpc / unigram bpc is at most this"),
             "max_regression_vs_champion": _f(OPTIONAL_NUM, 0.05, minimum=0.0,
                                              help="relative bpc increase allowed"),
+ASR = {
+    "data": Section({
+        "path": _f(str, is_path=True, help="manifest CSV (path, transcript[, speaker]) or a folder "
+                                           "with a transcript file"),
+        "transcript_file": _f(str, "transcripts.txt",
+                              help="folder only: lines 'ID transcript'; audio is ID.wav/.flac/.ogg"),
+        "path_column": _f(str, "path"),
+        "transcript_column": _f(str, "transcript"),
+        "speaker_column": _f(OPTIONAL_STR, "speaker", help="null: each clip is its own speaker"),
+        "sample_rate": _f(int, 16000, minimum=8000, maximum=48000, help="clips are resampled to this"),
+        "max_seconds": _f(NUM, 20.0, minimum=0.1, help="longer clips are quarantined"),
+        "max_chars_per_second": _f(NUM, 30.0, minimum=1.0,
+                                   help="clips too short for their transcript are quarantined"),
+        "lowercase": _f(bool, True),
+        "split": split_section(),
+        "test_speakers": _f((list, type(None)), None,
+                            help="speaker names or patterns (e.g. '*+m3') forming the test split"),
+        "max_bad_fraction": _f(NUM, 0.05, minimum=0.0, maximum=1.0),
+    }, optional=False),
+    "transform": Section({
+        "features": _f(str, "log_mel", choices=("log_mel", "mfcc")),
+        "n_mels": _f(int, 40, minimum=8, maximum=256),
+        "n_mfcc": _f(int, 13, minimum=2, maximum=80, help="mfcc only"),
+        "frame_ms": _f(NUM, 25.0, minimum=5.0, maximum=100.0),
+        "hop_ms": _f(NUM, 10.0, minimum=2.5, maximum=50.0),
+        "fmin": _f(NUM, 20.0, minimum=0.0),
+        "fmax": _f(OPTIONAL_NUM, None, minimum=1.0, help="default: half the sample rate"),
+        "spec_augment": Section({
+            "freq_masks": _f(int, 0, minimum=0, help="train-time frequency masks per clip"),
+            "freq_width": _f(int, 8, minimum=1),
+            "time_masks": _f(int, 0, minimum=0, help="train-time time masks per clip"),
+            "time_width": _f(int, 20, minimum=1, help="frames"),
+        }),
+    }),
+    "model": Section({
+        "type": _f(str, "gru", choices=("lstm", "gru")),
+        "units": _f(int, 128, minimum=1),
+        "layers": _f(int, 2, minimum=1),
+        "bidirectional": _f(bool, True),
+        "dropout": _f(NUM, 0.1, minimum=0.0, maximum=0.9),
+        "conv_layers": _f(int, 1, minimum=0, help="convolutional front end (0: none)"),
+        "conv_filters": _f(int, 128, minimum=1),
+        "conv_kernel": _f(int, 5, minimum=1),
+        "conv_stride": _f(int, 2, minimum=1, help="per conv layer; shortens the sequence"),
+        "decoder": _f(str, "greedy", choices=("greedy", "beam_search"),
+                      help="decoding used by the evaluation and the exported model"),
+        "beam_width": _f(int, 8, minimum=1),
+    }),
+    "evaluation": Section({
+        "worst_errors": _f(int, 20, minimum=0, help="worst test transcripts listed in MLflow"),
+        "blessing": Section({
+            "max_cer": _f(OPTIONAL_NUM, None, minimum=0.0, help="bless only if test CER is at most this"),
+            "max_wer": _f(OPTIONAL_NUM, None, minimum=0.0, help="bless only if test WER is at most this"),
+            "must_beat_baseline": _f(bool, True, help="CER below the most-frequent-transcript baseline"),
+            "max_regression_vs_champion": _f(OPTIONAL_NUM, 0.05, minimum=0.0,
+                                             help="relative CER increase allowed"),
         }),
     }),
 }
@@ -169,3 +225,39 @@ def check_generate(cfg: dict) -> None:
 
 TASK_SECTIONS = {"forecast": FORECAST, "generate": GENERATE}
 TASK_CHECKS = {"forecast": check_forecast, "generate": check_generate}
+def check_asr(cfg: dict) -> None:
+    data = cfg["data"]
+    if os.path.isdir(data["path"]):
+        transcripts = os.path.join(data["path"], data["transcript_file"])
+        if not os.path.isfile(transcripts):
+            raise ConfigError(f"data.transcript_file: {transcripts} not found")
+    else:
+        header = csv_header("data.path", data["path"])
+        wanted = [("data.path_column", data["path_column"]),
+                  ("data.transcript_column", data["transcript_column"])]
+        if data["speaker_column"]:
+            wanted.append(("data.speaker_column", data["speaker_column"]))
+        require_columns(data["path"], header, wanted)
+    speakers = data["test_speakers"]
+    if speakers is not None:
+        if not speakers or not all(isinstance(s, str) and s for s in speakers):
+            raise ConfigError("data.test_speakers: expected a non-empty list of speaker names or patterns")
+        if not data["speaker_column"] and not os.path.isdir(data["path"]):
+            raise ConfigError("data.test_speakers: needs data.speaker_column")
+        if data["split"]["train"] <= 0:   # only train : eval matters next to test speakers
+            raise ConfigError("data.split.train: must be above 0")
+    else:
+        check_split(data["split"])
+    transform = cfg["transform"]
+    if transform["hop_ms"] > transform["frame_ms"]:
+        raise ConfigError("transform.hop_ms: must not exceed transform.frame_ms")
+    nyquist = data["sample_rate"] / 2
+    fmax = transform["fmax"] if transform["fmax"] is not None else nyquist
+    if fmax > nyquist or transform["fmin"] >= fmax:
+        raise ConfigError(f"transform.fmax: need fmin < fmax <= {nyquist:g} (half data.sample_rate)")
+    if transform["features"] == "mfcc" and transform["n_mfcc"] > transform["n_mels"]:
+        raise ConfigError("transform.n_mfcc: must not exceed transform.n_mels")
+
+
+TASK_SECTIONS = {"forecast": FORECAST, "asr": ASR}
+TASK_CHECKS = {"forecast": check_forecast, "asr": check_asr}

@@ -9,6 +9,7 @@ from components.tasks.base import Task
 TASK_CLASSES = {
     "forecast": "components.tasks.forecast:ForecastTask",
     "generate": "components.tasks.generate:GenerateTask",
+    "asr": "components.tasks.asr:AsrTask",
 }
 
 

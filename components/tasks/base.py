@@ -12,6 +12,7 @@ class Task:
     """Base class of a task plug-in; subclasses implement every hook."""
 
     name = ""
+    loss_label = "loss"        # y-axis label of the training-curve plot
 
     def example_gen(self, params: dict, examples, quarantine, ctx) -> dict:
         """Read raw data into ``examples`` (split TFRecords) and bad records into ``quarantine``."""

@@ -1,4 +1,5 @@
-"""Pure functions ExampleGen applies to CSV rows: parsing, per-series checks, time splits.
+"""Pure functions ExampleGen applies to CSV rows: parsing, per-series checks, time splits, and
+the quarantine every task writes.
 
 Each bad row becomes a :class:`Rejected` with its file, row number and reason; nothing is dropped
 silently.
@@ -7,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import math
+import os
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
@@ -48,7 +50,7 @@ class RowSpec:
     time_format: str | None = None
 
 
-def _decoded_lines(path: str):
+def decoded_lines(path: str):
     """The file's lines as text; a line that is not UTF-8 is an error naming its number."""
     with open(path, "rb") as fh:
         for number, raw in enumerate(fh, start=1):
@@ -61,7 +63,7 @@ def _decoded_lines(path: str):
 
 def read_rows(path: str):
     """Yield ``(path, row number, {column: text})`` for each data row (header is row 1)."""
-    reader = csv.reader(_decoded_lines(path))
+    reader = csv.reader(decoded_lines(path))
     header = [h.strip() for h in next(reader, [])]
     for number, values in enumerate(reader, start=2):
         if not values or all(not v.strip() for v in values):
@@ -178,3 +180,29 @@ def split_of(timestamp: int, boundaries: tuple) -> str:
     """The split a timestamp belongs to, given :func:`split_boundaries`."""
     t1, t2 = boundaries
     return "train" if timestamp < t1 else ("eval" if timestamp < t2 else "test")
+
+
+def write_quarantine(rejected: list, path: str) -> None:
+    """``quarantine.csv``: one ``file,row,reason,raw`` line per rejected record, by file and row."""
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["file", "row", "reason", "raw"])
+        for r in sorted(rejected, key=lambda r: (r.file, r.row)):
+            writer.writerow([os.path.basename(r.file), r.row, r.reason, r.raw])
+
+
+def check_bad_fraction(source: str, rejected: int, total: int, limit: float, quarantine_csv: str,
+                       echo, unit: str = "rows") -> float:
+    """Report the quarantined fraction; stop with a DataError quoting the first reasons if it
+    exceeds ``limit`` (``data.max_bad_fraction``). Returns the fraction."""
+    fraction = rejected / total if total else 0.0
+    if rejected:
+        echo(f"{rejected} of {total} {unit} quarantined ({fraction:.2%}); reasons in the "
+             "quarantine artifact's quarantine.csv")
+    if fraction > limit:
+        with open(quarantine_csv, encoding="utf-8") as fh:
+            first = list(csv.DictReader(fh))[:3]
+        sample = "; ".join(f"row {r['row']}: {r['reason']}" for r in first)
+        raise DataError(f"{source}: {rejected} of {total} {unit} are bad ({fraction:.1%}), above "
+                        f"data.max_bad_fraction={limit} — {sample}")
+    return fraction

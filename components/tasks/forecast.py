@@ -12,6 +12,7 @@ class ForecastTask(Task):
     MAE/RMSE/sMAPE/MASE next to naive baselines, raw-window serving signature."""
 
     name = "forecast"
+    loss_label = "loss (MSE, scaled units)"
 
     def example_gen(self, params, examples, quarantine, ctx):
         from components.tasks.timeseries_gen import generate

@@ -12,6 +12,7 @@ class GenerateTask(Task):
     step, bits per character next to a unigram baseline, prompt-to-text serving signature."""
 
     name = "generate"
+    loss_label = "cross-entropy (nats per character)"
 
     def example_gen(self, params, examples, quarantine, ctx):
         from components.tasks.text_gen import generate

@@ -22,9 +22,9 @@ import apache_beam as beam
 from tensorflow.core.example import example_pb2
 
 from components.split_io import SPLITS, WriteSplits, finish_splits
+from components.tasks import csv_records as cr
 from components.tasks.csv_records import Rejected
 from components.tasks.text_math import split_of_offset
-from components.tasks.timeseries_gen import write_quarantine
 from pipeline.errors import DataError
 
 
@@ -118,7 +118,7 @@ def generate(params: dict, examples, quarantine, ctx) -> dict:
         (keyed | "Encode" >> beam.MapTuple(lambda split, line: (split, encode_line(line)))
          | "Write" >> WriteSplits(examples.uri))
         (read.rejected | "RejectList" >> beam.combiners.ToList()
-         | "WriteQuarantine" >> beam.Map(write_quarantine, quarantine.path("quarantine.csv")))
+         | "WriteQuarantine" >> beam.Map(cr.write_quarantine, quarantine.path("quarantine.csv")))
         lines = keyed | "SplitNames" >> beam.Keys() | "CountLines" >> beam.combiners.Count.PerElement()
         chars = (keyed | "Chars" >> beam.MapTuple(lambda split, line: (split, len(line.text)))
                  | "SumChars" >> beam.CombinePerKey(sum))

@@ -7,7 +7,7 @@ Every eval/test timestamp comes after every train timestamp, across all series.
 """
 from __future__ import annotations
 
-import csv
+import glob
 import json
 import os
 
@@ -53,15 +53,6 @@ class CheckSeries(beam.PTransform):
                     kv[0], kv[1], self.feature_columns, self.max_missing_run)))
 
 
-def write_quarantine(rejected: list, path: str) -> None:
-    """``quarantine.csv``: one row per rejected record (file, row, reason, raw), by file and row."""
-    with open(path, "w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(["file", "row", "reason", "raw"])
-        for r in sorted(rejected, key=lambda r: (r.file, r.row)):
-            writer.writerow([os.path.basename(r.file), r.row, r.reason, r.raw])
-
-
 def generate(params: dict, examples, quarantine, ctx) -> dict:
     """Run the Beam pipeline for the ``data`` section ``params``; return key metrics."""
     paths = params["files"]
@@ -88,7 +79,7 @@ def generate(params: dict, examples, quarantine, ctx) -> dict:
             lambda split, r: (split, (r.series_id, r.timestamp), encode(r, columns)))
          | "Write" >> WriteSplits(examples.uri))
         (rejected | "RejectList" >> beam.combiners.ToList()
-         | "WriteQuarantine" >> beam.Map(write_quarantine, quarantine.path("quarantine.csv")))
+         | "WriteQuarantine" >> beam.Map(cr.write_quarantine, quarantine.path("quarantine.csv")))
         counts = keyed | "SplitNames" >> beam.Keys() | "CountSplits" >> beam.combiners.Count.PerElement()
         n_rejected = rejected | "CountRejects" >> beam.combiners.Count.Globally()
         out_of_order = (checked | "OutOfOrder" >> beam.Map(lambda c: c[2])
@@ -117,19 +108,11 @@ def _finish(summary: dict, params: dict, examples, quarantine, ctx) -> dict:
     where = quarantine.path("quarantine.csv")
     if rows == 0:
         raise DataError(f"{params['path']}: no data rows after the header")
-    fraction = rejected / rows
-    if rejected:
-        ctx.echo(f"{rejected} of {rows} rows quarantined ({fraction:.2%}); reasons in the "
-                 "quarantine artifact's quarantine.csv")
+    fraction = cr.check_bad_fraction(params["path"], rejected, rows, params["max_bad_fraction"],
+                                     where, ctx.echo)
     if summary["out_of_order"]:
         ctx.echo(f"{summary['out_of_order']} rows were out of time order; sorted by "
                  f"{params['time_column']}")
-    if fraction > params["max_bad_fraction"]:
-        with open(where, encoding="utf-8") as fh:
-            first = list(csv.DictReader(fh))[:3]
-        sample = "; ".join(f"row {r['row']}: {r['reason']}" for r in first)
-        raise DataError(f"{params['path']}: {rejected} of {rows} rows are bad ({fraction:.1%}), above "
-                        f"data.max_bad_fraction={params['max_bad_fraction']} — {sample}")
     for split in ("train", "test"):
         if summary["split_counts"][split] == 0:
             raise DataError(f"{params['path']}: the {split} split is empty; add data or change data.split")

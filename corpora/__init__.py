@@ -1,0 +1,1 @@
+"""Corpora that seqline generates offline (no downloads), e.g. ``spoken_digits``."""

@@ -1,0 +1,278 @@
+"""The speech pipeline on a small generated corpus with broken files mixed in: quarantine, speaker
+split, graph vs Beam features, a tiny end-to-end run by the CLI, and the exported model serving a
+WAV that is not in the corpus from a fresh process.
+
+A 2-epoch model on a few dozen clips cannot transcribe anything yet, so these tests check the
+mechanics and that every figure is computed consistently (the Evaluator's transcripts are the
+exported model's), not accuracy; examples/speech_digits is where accuracy is measured.
+"""
+import csv
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import soundfile
+import tensorflow as tf
+import yaml
+
+from components import example_gen
+from components.split_io import SPLITS, split_pattern
+from components.tasks import audio_features
+from components.tasks.asr_data import load_audio
+from components.tasks.asr_text import error_rates
+from components.tasks.audio_codec import decode
+from components.tasks.audio_io import write_wav
+from corpora.spoken_digits import generate, synthesize
+from pipeline.artifacts import Artifact
+from pipeline.config import load_config, validate_config
+from pipeline.runner import latest_execution, run_pipeline
+from tests.forecast_fixtures import run_executor
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TEST_SPEAKERS = ["*+m3", "*+f4", "*+klatt3", "*+Andy", "*+steph", "*+edward"]
+BAD = {  # manifest path -> the start of its quarantine reason
+    "bad/truncated.wav": "truncated.wav: corrupt WAV",
+    "bad/missing.wav": "missing.wav: file not found",
+    "bad/empty.wav": "empty.wav: empty file (0 bytes)",
+    "bad/clip.mp3": "clip.mp3: unsupported format '.mp3'",
+    "bad/long.wav": "long.wav: too long: 12.0 s",
+}
+CONFIG = {
+    "name": "digits_test", "task": "asr", "pipeline_root": "output/pipeline",
+    "data": {"path": "corpus/manifest.csv", "max_seconds": 10.0, "max_bad_fraction": 0.3,
+             "split": {"train": 0.85, "eval": 0.15, "test": 0.0}, "test_speakers": TEST_SPEAKERS},
+    "transform": {"n_mels": 24, "spec_augment": {"freq_masks": 1, "time_masks": 1}},
+    "model": {"type": "gru", "units": 16, "layers": 1, "conv_filters": 16, "decoder": "beam_search",
+              "beam_width": 4},
+    "training": {"epochs": 2, "batch_size": 8},
+    "evaluation": {"worst_errors": 5, "blessing": {"must_beat_baseline": False}},
+    "pusher": {"serving_dir": "output/serving"},
+}
+
+
+def read_csv(path):
+    with open(path, newline="", encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    """40 generated clips plus a FLAC copy at 22.05 kHz (good) and broken entries (bad)."""
+    tmp = tmp_path_factory.mktemp("asr")
+    root = tmp / "corpus"
+    generate(str(root), 40, seed=11)
+    rows = read_csv(root / "manifest.csv")
+    os.makedirs(root / "bad")
+    first = (root / rows[0]["path"]).read_bytes()
+    (root / "bad" / "truncated.wav").write_bytes(first[: len(first) // 2])
+    (root / "bad" / "empty.wav").write_bytes(b"")
+    (root / "bad" / "clip.mp3").write_bytes(first)
+    write_wav(str(root / "bad" / "long.wav"), np.full(16000 * 12, 0.1, np.float32), 16000)
+    samples, _ = soundfile.read(root / rows[1]["path"], dtype="float32")
+    from components.tasks.audio_io import resample
+    soundfile.write(root / "copy.flac", resample(samples, 16000, 22050), 22050)
+    extra = [{"path": p, "transcript": "one two three", "speaker": rows[2]["speaker"], "duration": ""}
+             for p in BAD]
+    extra.append({"path": "copy.flac", "transcript": rows[1]["transcript"],
+                  "speaker": rows[1]["speaker"], "duration": ""})
+    extra.append({"path": rows[3]["path"], "transcript": "  ", "speaker": rows[3]["speaker"],
+                  "duration": ""})
+    with open(root / "manifest.csv", "a", newline="", encoding="utf-8") as fh:
+        csv.DictWriter(fh, list(rows[0])).writerows(extra)
+    with open(tmp / "pipeline.yaml", "w") as fh:
+        yaml.safe_dump(CONFIG, fh)
+    return tmp, rows
+
+
+@pytest.fixture(scope="module")
+def generated(corpus):
+    tmp, rows = corpus
+    cfg = validate_config(CONFIG, base_dir=str(tmp))
+    return rows, run_executor(example_gen, cfg, {}, str(tmp / "gen"))
+
+
+def test_broken_clips_go_to_quarantine_with_their_reason(generated):
+    rows, out = generated
+    quarantined = read_csv(out["quarantine"].path("quarantine.csv"))
+    reasons = {r["raw"].split(",")[0]: r["reason"] for r in quarantined}
+    for path, reason in BAD.items():
+        assert reasons[path].startswith(reason), reasons[path]
+    assert "empty transcript" in reasons[rows[3]["path"]]
+    assert all(r["file"] == "manifest.csv" and int(r["row"]) > 1 for r in quarantined)
+    assert out["quarantine"].properties["count"] == len(BAD) + 1
+
+
+def test_every_good_clip_lands_in_one_split_by_speaker(generated):
+    rows, out = generated
+    examples = out["examples"]
+    clips = {s: [decode(r.numpy()) for r in tf.data.TFRecordDataset(
+        tf.io.gfile.glob(split_pattern(examples.uri, s)), compression_type="GZIP")] for s in SPLITS}
+    kept = [c for s in SPLITS for c in clips[s]]
+    assert len(kept) == len(rows) + 1               # the generated clips and the FLAC copy
+    speakers = {s: {c.speaker for c in clips[s]} for s in SPLITS}
+    assert not speakers["train"] & speakers["test"] and not speakers["eval"] & speakers["test"]
+    assert all(c.speaker.split("+")[1] in {"m3", "f4", "klatt3", "Andy", "steph", "edward"}
+               for c in clips["test"])
+    assert not speakers["train"] & speakers["eval"]
+    flac = [c for c in kept if c.path == "copy.flac"][0]
+    original = soundfile.read(os.path.join(os.path.dirname(examples.properties["source"]),
+                                           rows[1]["path"]), dtype="float32")[0]
+    assert flac.sample_rate == 16000 and abs(len(flac.samples) - len(original)) <= 1
+    n = min(len(original), len(flac.samples))
+    assert np.corrcoef(flac.samples[:n], original[:n])[0, 1] > 0.99   # resampled there and back
+
+
+def test_log_mel_of_a_tone_peaks_in_its_mel_channel():
+    p = audio_features.FeatureParams(sample_rate=16000, n_mels=40)
+    tone = np.sin(2 * np.pi * 1000 * np.arange(16000) / 16000).astype(np.float32)
+    features = audio_features.FeatureExtractor(p).extract(tone).numpy()
+    assert features.shape == (100, 40)
+    mel = tf.signal.linear_to_mel_weight_matrix(40, p.fft_length // 2 + 1, 16000, p.fmin, 8000).numpy()
+    bin_1khz = round(1000 * p.fft_length / 16000)
+    assert features[50].argmax() == mel[bin_1khz].argmax()
+
+
+# --- the tiny end-to-end run ---------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def run(corpus):
+    tmp, rows = corpus
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    env["PYTHONPATH"] = ROOT
+    done = subprocess.run([sys.executable, "-m", "pipeline.cli", "run", "pipeline.yaml"], cwd=tmp,
+                          env=env, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    root = str(tmp / "output" / "pipeline")
+    outputs = {stage: latest_execution(root, stage) for stage in
+               ("ExampleGen", "Transform", "Trainer", "Evaluator", "Pusher")}
+    return tmp, rows, outputs, done.stdout
+
+
+def test_cli_run_completes_with_the_broken_clips_quarantined(run):
+    _, _, outputs, stdout = run
+    assert f"{len(BAD) + 1} of 47 clips quarantined" in stdout
+    assert "epoch 2/2" in stdout and "exported version 1" in stdout
+    quarantine = Artifact.load(os.path.join(outputs["ExampleGen"], "quarantine"))
+    assert quarantine.properties["count"] == len(BAD) + 1
+
+
+def test_exported_graph_reproduces_the_beam_features(run):
+    _, _, outputs, _ = run
+    transformed = Artifact.load(os.path.join(outputs["Transform"], "transformed_examples"))
+    graph = tf.saved_model.load(os.path.join(outputs["Transform"], "transform_graph", "graph"))
+    spec = {"features": tf.io.FixedLenFeature([], tf.string), "frames": tf.io.FixedLenFeature([], tf.int64)}
+    files = tf.io.gfile.glob(split_pattern(transformed.uri, "test"))
+    records = list(tf.data.TFRecordDataset(files, compression_type="GZIP"))
+    waves = [wave for _, wave in load_audio(split_pattern(transformed.uri, "test"))]
+    assert len(records) == len(waves) == transformed.properties["split_counts"]["test"] > 0
+    for record, wave in zip(records, waves):
+        ex = tf.io.parse_single_example(record, spec)
+        stored = np.frombuffer(ex["features"].numpy(), "<f4").reshape(-1, 24)
+        assert len(stored) == int(ex["frames"]) == -(-len(wave) // 160)
+        np.testing.assert_allclose(graph.features(wave).numpy(), stored, atol=1e-4)
+
+
+def test_normalization_statistics_come_from_the_train_split(run):
+    _, _, outputs, _ = run
+    examples = Artifact.load(os.path.join(outputs["ExampleGen"], "examples"))
+    with open(os.path.join(outputs["Transform"], "transform_graph", "params.json")) as fh:
+        params = json.load(fh)
+    p = audio_features.FeatureParams(**{k: params[k] for k in (
+        "sample_rate", "features", "n_mels", "n_mfcc", "frame_ms", "hop_ms", "fmin", "fmax")})
+    extractor = audio_features.FeatureExtractor(p)
+
+    def frames(split):
+        files = tf.io.gfile.glob(split_pattern(examples.uri, split))
+        return np.concatenate([extractor.extract(decode(r.numpy()).samples).numpy()
+                               for r in tf.data.TFRecordDataset(files, compression_type="GZIP")])
+
+    train = frames("train")
+    np.testing.assert_allclose(params["mean"], train.mean(0), atol=1e-3)
+    np.testing.assert_allclose(params["std"], train.std(0), rtol=1e-3)
+    assert np.abs(frames("test").mean(0) - train.mean(0)).max() > 1e-3   # a leak would show
+    transcripts = [decode(r.numpy()).transcript for r in tf.data.TFRecordDataset(
+        tf.io.gfile.glob(split_pattern(examples.uri, "train")), compression_type="GZIP")]
+    assert params["vocabulary"] == sorted(set("".join(transcripts)))
+
+
+def test_evaluation_reports_cer_and_wer_next_to_the_baseline(run):
+    tmp, _, outputs, stdout = run
+    evaluation = Artifact.load(os.path.join(outputs["Evaluator"], "evaluation"))
+    metrics = evaluation.properties["metrics"]
+    assert {"model", "greedy", "beam_search", "baseline"} <= set(metrics)
+    rows = read_csv(evaluation.path("transcripts.csv"))
+    refs, hyps = [r["reference"] for r in rows], [r["hypothesis"] for r in rows]
+    assert metrics["model"] == error_rates(refs, hyps) == metrics["beam_search"]
+    with open(os.path.join(outputs["Transform"], "transform_graph", "params.json")) as fh:
+        baseline = json.load(fh)["most_frequent_transcript"]
+    assert metrics["baseline"] == error_rates(refs, [baseline] * len(refs))
+    assert 0 < metrics["baseline"]["cer"] < 1.5
+    assert "baseline (most frequent train transcript" in stdout
+    for name in ("cer_by_speaker.png", "example.png", "worst_errors.csv"):
+        assert os.path.isfile(evaluation.path(name))
+    import mlflow
+
+    client = mlflow.MlflowClient(f"sqlite:///{tmp}/mlruns/mlflow.db")
+    runs = client.search_runs([client.get_experiment_by_name("digits_test").experiment_id],
+                              "tags.`seqline.component` = 'Evaluator'")
+    files = {f.path for f in client.list_artifacts(runs[0].info.run_id)}
+    assert {"worst_errors.txt", "cer_by_speaker.png", "transcripts.csv"} <= files
+    assert runs[0].data.metrics["baseline_cer"] == pytest.approx(metrics["baseline"]["cer"])
+
+
+SERVE_SCRIPT = r"""
+import sys, json, soundfile, tensorflow as tf
+serve = tf.saved_model.load(sys.argv[1]).signatures["serving_default"]
+out = []
+for path in sys.argv[2:]:
+    samples, rate = soundfile.read(path, dtype="float32")
+    assert rate == 16000, rate
+    out.append(serve(waveform=tf.constant(samples))["transcript"].numpy().decode())
+print(json.dumps(out))
+"""
+
+
+def test_exported_model_transcribes_new_audio_in_a_fresh_process(run):
+    tmp, rows, outputs, _ = run
+    exported = tmp / "output" / "serving" / "digits_test" / "1"
+    meta = json.loads((exported / "assets.extra" / "seqline.json").read_text())
+    assert meta["inputs"]["waveform"]["sample_rate"] == 16000 and meta["decoder"] == "beam_search"
+    samples, rate = synthesize(shutil.which("espeak-ng"), "nine eight seven", "en-us+m3", 150, 50, 2)
+    from components.tasks.audio_io import resample
+    new_wav = str(tmp / "new.wav")                  # not in the corpus: a new clip of a test voice
+    write_wav(new_wav, resample(samples, rate, 16000), 16000)
+    evaluation = Artifact.load(os.path.join(outputs["Evaluator"], "evaluation"))
+    scored = [r for r in read_csv(evaluation.path("transcripts.csv"))
+              if r["path"].startswith("clips/")][:3]
+    clips = [str(tmp / "corpus" / r["path"]) for r in scored]
+    done = subprocess.run([sys.executable, "-c", SERVE_SCRIPT, str(exported), new_wav, *clips],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    served = json.loads(done.stdout.strip().splitlines()[-1])
+    assert all(isinstance(t, str) for t in served)
+    assert served[1:] == [r["hypothesis"] for r in scored]   # serving decodes as the Evaluator did
+    env = {**os.environ, "PYTHONPATH": ROOT}
+    cli = subprocess.run([sys.executable, "-m", "pipeline.cli", "transcribe",
+                          str(tmp / "output" / "serving" / "digits_test"), new_wav],
+                         env=env, capture_output=True, text=True, timeout=300)
+    assert cli.returncode == 0, cli.stderr[-2000:]
+    assert cli.stdout.splitlines()[-1] == served[0]
+    bad = subprocess.run([sys.executable, "-m", "pipeline.cli", "transcribe", str(exported),
+                          str(tmp / "corpus" / "bad" / "truncated.wav")],
+                         env=env, capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 1 and "truncated.wav: corrupt WAV" in bad.stderr
+
+
+def test_a_rerun_scores_the_pushed_champion_on_the_same_test_clips(run, monkeypatch):
+    tmp, _, _, _ = run
+    monkeypatch.chdir(tmp)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp}/mlruns/mlflow.db")
+    result = run_pipeline(load_config(str(tmp / "pipeline.yaml")), start="Evaluator", quiet=True)
+    scores = result.artifacts[("Evaluator", "evaluation")].properties["metrics"]
+    # the champion is this very model, served from its SavedModel on the raw test waveforms
+    assert scores["champion"]["chars"] == scores["model"]["chars"]
+    assert scores["champion"]["cer"] == pytest.approx(scores["model"]["cer"], abs=0.02)
