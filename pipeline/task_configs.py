@@ -155,6 +155,11 @@ GENERATE = {
                                        help="bless only if bpc / unigram bpc is at most this"),
             "max_regression_vs_champion": _f(OPTIONAL_NUM, 0.05, minimum=0.0,
                                              help="relative bpc increase allowed"),
+        }),
+    }),
+}
+
+
 ASR = {
     "data": Section({
         "path": _f(str, is_path=True, help="manifest CSV (path, transcript[, speaker]) or a folder "
@@ -223,8 +228,6 @@ def check_generate(cfg: dict) -> None:
     check_split(cfg["data"]["split"])
 
 
-TASK_SECTIONS = {"forecast": FORECAST, "generate": GENERATE}
-TASK_CHECKS = {"forecast": check_forecast, "generate": check_generate}
 def check_asr(cfg: dict) -> None:
     data = cfg["data"]
     if os.path.isdir(data["path"]):
@@ -259,5 +262,5 @@ def check_asr(cfg: dict) -> None:
         raise ConfigError("transform.n_mfcc: must not exceed transform.n_mels")
 
 
-TASK_SECTIONS = {"forecast": FORECAST, "asr": ASR}
-TASK_CHECKS = {"forecast": check_forecast, "asr": check_asr}
+TASK_SECTIONS = {"forecast": FORECAST, "generate": GENERATE, "asr": ASR}
+TASK_CHECKS = {"forecast": check_forecast, "generate": check_generate, "asr": check_asr}
