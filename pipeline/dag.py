@@ -27,9 +27,9 @@ def load_component(name: str):
     return importlib.import_module(COMPONENT_MODULES[name])
 
 
-def build_dag(names=tuple(COMPONENT_MODULES)) -> list:
-    """Component modules in an order where every producer runs before its consumers."""
-    modules = {name: load_component(name) for name in names}
+def dependencies(modules: dict) -> dict:
+    """``{name: names of the components it runs after}``: its inputs' producers, plus
+    :data:`RUNS_AFTER` where those are part of ``modules``."""
     graph = {}
     for name, module in modules.items():
         producers = {producer for _, producer, _ in module.SPEC.inputs.values()}
@@ -37,7 +37,13 @@ def build_dag(names=tuple(COMPONENT_MODULES)) -> list:
         if missing:
             raise ConfigError(f"component {name} needs {', '.join(sorted(missing))}")
         graph[name] = producers | {g for g in RUNS_AFTER.get(name, ()) if g in modules}
-    return [modules[n] for n in TopologicalSorter(graph).static_order()]
+    return graph
+
+
+def build_dag(names=tuple(COMPONENT_MODULES)) -> list:
+    """Component modules in an order where every producer runs before its consumers."""
+    modules = {name: load_component(name) for name in names}
+    return [modules[n] for n in TopologicalSorter(dependencies(modules)).static_order()]
 
 
 def select_stages(order: list, start: str | None, until: str | None) -> list:
