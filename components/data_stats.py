@@ -19,6 +19,8 @@ from fractions import Fraction
 
 import apache_beam as beam
 
+from components.example_proto import Example
+
 RELATIVE_ACCURACY = 0.005
 GAMMA = (1 + RELATIVE_ACCURACY) / (1 - RELATIVE_ACCURACY)
 LOG_GAMMA = math.log(GAMMA)
@@ -169,10 +171,8 @@ class ExampleStatsFn(beam.CombineFn):
         return {"examples": 0, "features": {}, "labels": {}, "series": {}}
 
     def add_input(self, acc, serialized):
-        from tensorflow.core.example import example_pb2
-
         acc["examples"] += 1
-        for key, feature in example_pb2.Example.FromString(serialized).features.feature.items():
+        for key, feature in Example.FromString(serialized).features.feature.items():
             kind, values = _kind_and_values(feature)
             if key.startswith(FEATURE) and kind:
                 name = key[len(FEATURE):]

@@ -4,14 +4,16 @@ examples (tf.data: interleave, shuffle, batch, prefetch).
 Training resumes from the last finished epoch after an interruption, even a SIGKILL, and ends in
 the same model as an uninterrupted fit (:mod:`components.training_state`, checkpoints under
 ``<pipeline_root>/.state/Trainer/backup/<fingerprint>``, the execution's cache fingerprint).
-Output: ``model.keras``.
+With ``TF_CONFIG`` naming several workers it trains with ``MultiWorkerMirroredStrategy``
+(:mod:`components.multi_worker`). Output: ``model.keras``.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 
-from pipeline import fingerprint
+from pipeline import distribution, fingerprint
 from pipeline.component import ComponentSpec
 
 SPEC = ComponentSpec(
@@ -25,7 +27,7 @@ SPEC = ComponentSpec(
 
 def parameters(cfg: dict) -> dict:
     return {"task": cfg["task"], "model": dict(cfg["model"]), "training": dict(cfg["training"]),
-            "name": cfg["name"]}
+            "name": cfg["name"], "workers": distribution.cluster()["size"]}
 
 
 def _backup_key(inputs, params, ctx) -> str:
@@ -57,6 +59,9 @@ def _epoch_logger(ctx, epochs: int):
 
 
 def execute(inputs, outputs, params, ctx) -> dict:
+    from components import multi_worker
+
+    strategy = multi_worker.strategy(params["workers"])
     import keras
 
     from components import plots
@@ -68,9 +73,10 @@ def execute(inputs, outputs, params, ctx) -> dict:
     keras.utils.set_random_seed(train_cfg["seed"])
     train, val = task.datasets(examples, train_cfg)
     has_eval = val is not None
-    model = task.build_model(params["model"], examples, params["name"])
-    model.compile(optimizer=keras.optimizers.Adam(train_cfg["learning_rate"]),
-                  **task.compile_args(examples))
+    with strategy.scope() if strategy else contextlib.nullcontext():
+        model = task.build_model(params["model"], examples, params["name"])
+        model.compile(optimizer=keras.optimizers.Adam(train_cfg["learning_rate"]),
+                      **task.compile_args(examples))
     monitor = "val_loss" if has_eval else "loss"
     backup = os.path.join(ctx.state_dir, "backup", _backup_key(inputs, params, ctx))
     first_epoch = ts.restored_epoch(backup)
@@ -80,9 +86,14 @@ def execute(inputs, outputs, params, ctx) -> dict:
                                           patience=train_cfg["early_stopping_patience"])
     resumable = ts.ResumableTraining(backup, train_cfg["seed"], early)
     steps = ts.count_batches(train)
+    stream = ts.epoch_stream(train, steps, first_epoch)
+    if strategy:
+        multi_worker.prepare(model, strategy, train)
+        stream = multi_worker.shard_by_data(stream)
+        val = None if val is None else multi_worker.shard_by_data(val)
     started = time.time()
-    model.fit(ts.epoch_stream(train, steps, first_epoch), steps_per_epoch=steps,
-              validation_data=val, epochs=train_cfg["epochs"], verbose=0,
+    model.fit(stream, steps_per_epoch=steps, validation_data=val, epochs=train_cfg["epochs"],
+              verbose=0,
               callbacks=[early, resumable, _epoch_logger(ctx, train_cfg["epochs"])])
     history = resumable.history
     seconds = time.time() - started
@@ -95,6 +106,6 @@ def execute(inputs, outputs, params, ctx) -> dict:
     out.properties.update(backend=keras.backend.backend(), architecture=params["model"]["type"],
                           parameters=int(model.count_params()), epochs_run=len(history.get("loss", [])),
                           resumed_after_epoch=first_epoch, monitor=monitor, best=float(best),
-                          task=params["task"])
+                          task=params["task"], workers=params["workers"])
     return {f"best_{monitor}": float(best), "epochs_run": len(history.get("loss", [])),
             "train_seconds": round(seconds, 2), "parameters": int(model.count_params())}

@@ -14,8 +14,8 @@ import os
 
 import apache_beam as beam
 import numpy as np
-from tensorflow.core.example import example_pb2
 
+from components.example_proto import Example
 from components.split_io import SPLITS, ReadSplits, WriteSplits, finish_splits
 from components.tasks import forecast_math as fm
 from components.tasks.timeseries_codec import decode
@@ -103,7 +103,7 @@ def _encode_windows(series, params: dict, stride: int):
     x = fm.transform_window(raw, p)
     y = fm.transform_target(raw, future, p)
     for i, (split, end, _, _) in enumerate(windows):
-        ex = example_pb2.Example()
+        ex = Example()
         f = ex.features.feature
         f["x"].float_list.value.extend(x[i].ravel())
         f["y"].float_list.value.extend(y[i])
@@ -116,7 +116,7 @@ def _encode_windows(series, params: dict, stride: int):
 
 def _write_json(obj, path):
     with open(path, "w", encoding="utf-8") as fh:
-        json.dump(obj, fh, indent=2)
+        json.dump(obj, fh, indent=2, sort_keys=True)
 
 
 def run_transform(params: dict, examples, graph, transformed, ctx) -> dict:
