@@ -19,26 +19,18 @@ from fractions import Fraction
 
 import apache_beam as beam
 
+from components.example_proto import Example
+from components.exact_sum import SCALE, exact
+
 RELATIVE_ACCURACY = 0.005
 GAMMA = (1 + RELATIVE_ACCURACY) / (1 - RELATIVE_ACCURACY)
 LOG_GAMMA = math.log(GAMMA)
 TINY = 1e-12                     # smaller magnitudes count as zero in the sketch
 QUANTILES = 20                   # quantiles at 0, 5, ..., 100 %
-SCALE = 1 << 1074                # every finite double times SCALE is an integer
 FEATURE, LABEL, SERIES = "feature/", "label", "meta/series_id"
 
 
-# --- exact sums and the quantile sketch ----------------------------------------------------------
-
-def exact(x: float) -> int:
-    """``x * 2**1074`` as an integer: sums of these are exact and independent of order."""
-    num, den = x.as_integer_ratio()
-    return num * (SCALE // den)
-
-
-def from_exact(total: int) -> float:
-    return float(Fraction(total, SCALE))
-
+# --- the quantile sketch -------------------------------------------------------------------------
 
 def _bucket(x: float) -> int:
     return math.ceil(math.log(abs(x)) / LOG_GAMMA)
@@ -169,10 +161,8 @@ class ExampleStatsFn(beam.CombineFn):
         return {"examples": 0, "features": {}, "labels": {}, "series": {}}
 
     def add_input(self, acc, serialized):
-        from tensorflow.core.example import example_pb2
-
         acc["examples"] += 1
-        for key, feature in example_pb2.Example.FromString(serialized).features.feature.items():
+        for key, feature in Example.FromString(serialized).features.feature.items():
             kind, values = _kind_and_values(feature)
             if key.startswith(FEATURE) and kind:
                 name = key[len(FEATURE):]

@@ -4,19 +4,21 @@ examples (tf.data: interleave, shuffle, batch, prefetch).
 Training resumes from the last finished epoch after an interruption, even a SIGKILL, and ends in
 the same model as an uninterrupted fit (:mod:`components.training_state`, checkpoints under
 ``<pipeline_root>/.state/Trainer/backup/<fingerprint>``, the execution's cache fingerprint).
-Output: ``model.keras``.
+With ``TF_CONFIG`` naming several workers it trains with ``MultiWorkerMirroredStrategy``
+(:mod:`components.multi_worker`). Output: ``model.keras``.
 When the Tuner ran, its best hyperparameters override the ``model`` and ``training`` sections.
 With ``model.ensemble`` every member is trained and the candidate with the lowest eval loss,
 the members' average included, becomes ``model.keras`` (see :mod:`components.ensemble`).
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import time
 
-from pipeline import fingerprint
+from pipeline import distribution, fingerprint
 from pipeline.component import ComponentSpec
 
 SPEC = ComponentSpec(
@@ -32,7 +34,7 @@ SPEC = ComponentSpec(
 
 def parameters(cfg: dict) -> dict:
     return {"task": cfg["task"], "model": dict(cfg["model"]), "training": dict(cfg["training"]),
-            "name": cfg["name"]}
+            "name": cfg["name"], "workers": distribution.cluster()["size"]}
 
 
 def _backup_key(inputs, params, ctx) -> str:
@@ -66,23 +68,26 @@ def epoch_logger(ctx, epochs: int, prefix: str = ""):
 
 
 def fit_model(task, examples, model_cfg: dict, train_cfg: dict, name: str, callbacks=(),
-              epochs: int | None = None, backup: str | None = None) -> tuple:
+              epochs: int | None = None, backup: str | None = None, strategy=None) -> tuple:
     """Build, compile and fit one model on the task's datasets with early stopping on the eval
     loss (train loss without an eval split); ``callbacks`` run after early stopping. With a
     ``backup`` folder the fit checkpoints every epoch and resumes exactly from the last one
-    (:class:`components.training_state.ResumableTraining`).
+    (:class:`components.training_state.ResumableTraining`); with a multi-worker ``strategy``
+    each worker trains on its share of the batches.
 
     Returns ``(model with the best epoch's weights, history dict, monitored metric)``.
     """
     import keras
 
+    from components import multi_worker
     from components import training_state as ts
 
     keras.utils.set_random_seed(train_cfg["seed"])
     train, val = task.datasets(examples, train_cfg)
-    model = task.build_model(model_cfg, examples, name)
-    model.compile(optimizer=keras.optimizers.Adam(train_cfg["learning_rate"]),
-                  **task.compile_args(examples))
+    with strategy.scope() if strategy else contextlib.nullcontext():
+        model = task.build_model(model_cfg, examples, name)
+        model.compile(optimizer=keras.optimizers.Adam(train_cfg["learning_rate"]),
+                      **task.compile_args(examples))
     monitor = "val_loss" if val is not None else "loss"
     stop = keras.callbacks.EarlyStopping(monitor=monitor, patience=train_cfg["early_stopping_patience"],
                                          restore_best_weights=True)
@@ -93,8 +98,13 @@ def fit_model(task, examples, model_cfg: dict, train_cfg: dict, name: str, callb
         return model, history, monitor
     resumable = ts.ResumableTraining(backup, train_cfg["seed"], stop)
     steps = ts.count_batches(train)
-    model.fit(ts.epoch_stream(train, steps, ts.restored_epoch(backup)), steps_per_epoch=steps,
-              validation_data=val, epochs=epochs, verbose=0, callbacks=[stop, resumable, *callbacks])
+    stream = ts.epoch_stream(train, steps, ts.restored_epoch(backup))
+    if strategy:
+        multi_worker.prepare(model, strategy, train)
+        stream = multi_worker.shard_by_data(stream)
+        val = None if val is None else multi_worker.shard_by_data(val)
+    model.fit(stream, steps_per_epoch=steps, validation_data=val, epochs=epochs, verbose=0,
+              callbacks=[stop, resumable, *callbacks])
     return model, resumable.history, monitor
 
 
@@ -113,7 +123,7 @@ def tuned_sections(params: dict, hyperparameters, ctx) -> tuple:
 
 
 def _train_member(task, examples, cfg, train_cfg, name, ctx, backup: str, finished: str | None,
-                  prefix: str):
+                  prefix: str, strategy=None):
     """Fit one model, resuming from its checkpoint; an ensemble member is also kept in
     ``finished`` until the whole run ends, so an interrupted run reuses it."""
     import keras
@@ -128,7 +138,8 @@ def _train_member(task, examples, cfg, train_cfg, name, ctx, backup: str, finish
         ctx.echo(f"{prefix + ': ' if prefix else ''}resuming after epoch {first_epoch} from the "
                  f"checkpoint in {backup}")
     model, history, _ = fit_model(task, examples, cfg, train_cfg, name,
-                                  [epoch_logger(ctx, train_cfg["epochs"], prefix)], backup=backup)
+                                  [epoch_logger(ctx, train_cfg["epochs"], prefix)], backup=backup,
+                                  strategy=strategy)
     if finished:
         os.makedirs(os.path.dirname(finished), exist_ok=True)
         model.save(finished)
@@ -157,6 +168,9 @@ def _select(task, examples, train_cfg, trained: list, name: str, out_dir: str) -
 
 
 def execute(inputs, outputs, params, ctx) -> dict:
+    from components import multi_worker
+
+    strategy = multi_worker.strategy(params["workers"])   # before any other TensorFlow op
     import keras
 
     from components import ensemble, plots, training_state
@@ -177,7 +191,8 @@ def execute(inputs, outputs, params, ctx) -> dict:
         model, history = _train_member(
             task, examples, cfg, {**train_cfg, "seed": train_cfg["seed"] + i},
             params["name"] if single else f"{params['name']}_{label}", ctx, backup,
-            None if single else os.path.join(finished_dir, f"{i}.keras"), "" if single else label)
+            None if single else os.path.join(finished_dir, f"{i}.keras"), "" if single else label,
+            strategy)
         trained.append((label, model))
         curves.update({f"{'' if single else label} {k}".strip(): v for k, v in history.items()
                        if k.endswith("loss")})

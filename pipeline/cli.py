@@ -16,6 +16,9 @@ EPILOG = """examples:
   seqline run pipeline.yaml --until Transform       # data stages only
   seqline run pipeline.yaml --beam-arg=--direct_running_mode=multi_processing \\
                             --beam-arg=--direct_num_workers=2
+  seqline run pipeline.yaml --no-cache              # rerun every stage
+  seqline schedule pipeline.yaml --cron "0 2 * * *" # every night at 02:00, in the foreground
+  seqline export airflow pipeline.yaml -o dags/seqline_pipeline.py
   seqline ui                                        # MLflow UI on the local store
   seqline serve --model-base-path examples/stock_forecast/output/serving
                                                     # TF Serving REST API on :8501
@@ -72,6 +75,29 @@ def _parser() -> argparse.ArgumentParser:
     gen.add_argument("--top-k", type=int, default=0,
                      help="sample among the K likeliest characters; 0 = all (default)")
     gen.add_argument("--seed", type=int, default=None, help="random seed: the same seed, the same text")
+    sched = sub.add_parser("schedule", help="run a pipeline on a cron schedule (foreground)",
+                           description="Run CONFIG at every fire time of --cron (local time), one "
+                                       "log line per run, until interrupted.")
+    sched.add_argument("config", help="pipeline YAML file")
+    sched.add_argument("--cron", required=True, metavar="EXPR",
+                       help='cron expression, e.g. "0 2 * * *" or @daily')
+    sched.add_argument("--misfire", choices=("run-once", "skip"), default="run-once",
+                       help="fire times missed while a run was going or the machine slept: run "
+                            "once right away (default) or skip them")
+    sched.add_argument("--grace", type=float, default=60.0, metavar="SECONDS",
+                       help="with --misfire skip: how late a run may still start (default 60)")
+    sched.add_argument("--now", action="store_true", help="also run once right away")
+    sched.add_argument("--max-runs", type=int, metavar="N", help="stop after N runs")
+    sched.add_argument("--no-cache", action="store_true", help="pass --no-cache to every run")
+    sched.add_argument("--beam-arg", action="append", default=[], metavar="ARG",
+                       help="Beam pipeline option passed to every run (repeatable)")
+    export = sub.add_parser("export", help="write the pipeline for another orchestrator")
+    export.add_argument("target", choices=("airflow",), help="airflow: a DAG file, one task per stage")
+    export.add_argument("config", help="pipeline YAML file")
+    export.add_argument("-o", "--output", metavar="FILE",
+                        help="where to write it (default: seqline_<name>_dag.py here)")
+    export.add_argument("--schedule", default=None, metavar="CRON",
+                        help="the DAG's schedule (default: none, triggered by hand)")
     ui = sub.add_parser("ui", help="start the MLflow UI on the tracking store")
     ui.add_argument("--host", default="127.0.0.1")
     ui.add_argument("--port", type=int, default=5000)
@@ -138,6 +164,36 @@ def _generate(args) -> int:
     return 0
 
 
+def _schedule(args) -> int:
+    from pipeline.config import load_config
+    from pipeline.cron import Cron
+    from pipeline.schedule import run_schedule
+
+    cron = Cron(args.cron)
+    cfg = load_config(args.config)
+    run_args = ["--no-cache"] if args.no_cache else []
+    run_args += [f"--beam-arg={arg}" for arg in args.beam_arg]
+    run_schedule(os.path.abspath(args.config), cfg["pipeline_root"], cron, misfire=args.misfire,
+                 grace=args.grace, run_now=args.now, max_runs=args.max_runs, run_args=run_args,
+                 log=lambda line: print(line, flush=True))
+    return 0
+
+
+def _export(args) -> int:
+    from pipeline.airflow_export import dag_file
+    from pipeline.config import load_config
+    from pipeline.cron import Cron
+
+    cfg = load_config(args.config)
+    if args.schedule:
+        Cron(args.schedule)
+    output = args.output or f"seqline_{cfg['name']}_dag.py"
+    with open(output, "w", encoding="utf-8") as fh:
+        fh.write(dag_file(cfg, args.config, args.schedule))
+    print(f"wrote {output}: an Airflow DAG with one task per stage")
+    return 0
+
+
 def _ui(args) -> int:
     import subprocess
 
@@ -184,6 +240,9 @@ def _serve(args) -> int:
     finally:
         if stream not in (None, sys.stdout):
             stream.close()
+    return 0
+
+
 def _datasets(args) -> int:
     from rich.progress import Progress
 
@@ -214,8 +273,9 @@ def main(argv=None) -> int:
     _quiet_libraries()
     args = _parser().parse_args(argv)
     try:
-        return {"run": _run, "ui": _ui, "serve": _serve, "generate": _generate}[args.command](args)
-        commands = {"run": _run, "ui": _ui, "datasets": _datasets, "transcribe": _transcribe}
+        commands = {"run": _run, "ui": _ui, "serve": _serve, "generate": _generate,
+                    "datasets": _datasets, "transcribe": _transcribe, "schedule": _schedule,
+                    "export": _export}
         return commands[args.command](args)
     except SeqlineError as exc:
         kind = "config error" if exc.exit_code == 2 else "error"

@@ -38,10 +38,9 @@ def load_component(name: str):
     return importlib.import_module(COMPONENT_MODULES[name])
 
 
-def build_dag(names=tuple(n for n in COMPONENT_MODULES if n not in OPTIONAL_COMPONENTS)) -> list:
-    """Component modules in an order where every producer runs before its consumers; an
-    optional input whose producer is not among ``names`` is left out."""
-    modules = {name: load_component(name) for name in names}
+def dependencies(modules: dict) -> dict:
+    """``{name: names of the components it runs after}``: its inputs' producers (an optional
+    input's only if it is part of ``modules``), plus :data:`RUNS_AFTER` where those are."""
     graph = {}
     for name, module in modules.items():
         producers = {producer for input_name, (_, producer, _) in module.SPEC.inputs.items()
@@ -50,7 +49,14 @@ def build_dag(names=tuple(n for n in COMPONENT_MODULES if n not in OPTIONAL_COMP
         if missing:
             raise ConfigError(f"component {name} needs {', '.join(sorted(missing))}")
         graph[name] = producers | {g for g in RUNS_AFTER.get(name, ()) if g in modules}
-    return [modules[n] for n in TopologicalSorter(graph).static_order()]
+    return graph
+
+
+def build_dag(names=tuple(n for n in COMPONENT_MODULES if n not in OPTIONAL_COMPONENTS)) -> list:
+    """Component modules in an order where every producer runs before its consumers; an
+    optional input whose producer is not among ``names`` is left out."""
+    modules = {name: load_component(name) for name in names}
+    return [modules[n] for n in TopologicalSorter(dependencies(modules)).static_order()]
 
 
 def select_stages(order: list, start: str | None, until: str | None) -> list:

@@ -25,10 +25,10 @@ class PipelineBusy(SeqlineError):
     exit_code = 4
 
 
-def holder(pipeline_root: str) -> dict:
-    """What the lock file says about the run holding it (may be empty or stale)."""
+def holder(pipeline_root: str, name: str = LOCK_FILE) -> dict:
+    """What the lock file says about the process holding it (may be empty or stale)."""
     try:
-        with open(os.path.join(pipeline_root, LOCK_FILE), encoding="utf-8") as fh:
+        with open(os.path.join(pipeline_root, name), encoding="utf-8") as fh:
             return json.loads(fh.read() or "{}")
     except (OSError, ValueError):
         return {}
@@ -43,23 +43,27 @@ def _describe(info: dict) -> str:
 
 
 @contextlib.contextmanager
-def pipeline_lock(pipeline_root: str, wait: bool = False, echo=print):
+def pipeline_lock(pipeline_root: str, wait: bool = False, echo=print, name: str = LOCK_FILE,
+                  what: str = "run"):
     """Hold the lock of ``pipeline_root`` for the ``with`` block.
 
-    Raises :class:`PipelineBusy` when another run holds it, unless ``wait`` (then blocks).
+    Raises :class:`PipelineBusy` when another process holds it, unless ``wait`` (then blocks).
+    ``name`` is the lock file (a scheduler has its own), ``what`` names the holder in messages.
     """
     os.makedirs(pipeline_root, exist_ok=True)
-    path = os.path.join(pipeline_root, LOCK_FILE)
+    path = os.path.join(pipeline_root, name)
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            info = _describe(holder(pipeline_root))
+            info = _describe(holder(pipeline_root, name))
             if not wait:
+                hint = "try again when it finishes, or add --wait" if what == "run" else \
+                    f"stop that {what} first"
                 raise PipelineBusy(f"pipeline root {pipeline_root} is in use by {info}; "
-                                   "try again when it finishes, or add --wait") from None
-            echo(f"waiting for the run holding {pipeline_root} ({info})")
+                                   f"{hint}") from None
+            echo(f"waiting for the {what} holding {pipeline_root} ({info})")
             fcntl.flock(fd, fcntl.LOCK_EX)
         record = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.time(),
                   "command": " ".join(sys.argv)}

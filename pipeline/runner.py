@@ -16,7 +16,7 @@ import shutil
 import time
 from dataclasses import dataclass, field
 
-from pipeline import fingerprint, tracking
+from pipeline import distribution, fingerprint, tracking
 from pipeline.artifacts import Artifact, write_json_atomic
 from pipeline.component import Context
 from pipeline.dag import build_dag, component_names, select_stages
@@ -150,6 +150,9 @@ def run_pipeline(cfg: dict, *, start: str | None = None, until: str | None = Non
     stages = select_stages(order, start, until)
     progress = Progress(len(stages), quiet=quiet)
     root = cfg["pipeline_root"]
+    worker = distribution.cluster()
+    if not worker["chief"]:
+        return _run_as_worker(cfg, order, stages, worker, progress, list(beam_args or []))
     with pipeline_lock(root, wait=wait, echo=progress.echo):
         for leftover in remove_stale_temporaries(root):
             progress.echo(f"removed {leftover}, left by an interrupted run")
@@ -222,6 +225,38 @@ def _run_locked(cfg, order, stages, progress, beam_args, use_cache) -> PipelineR
             mlflow.set_tag("seqline.reused", ",".join(result.reused))
         progress.summary(f"seqline run {cfg['name']} (MLflow run {result.run_id[:8]}"
                          f"{f', {len(result.reused)} of {len(stages)} stages reused' if result.reused else ''})")
+    return result
+
+
+def _run_as_worker(cfg, order, stages, worker, progress, beam_args) -> PipelineResult:
+    """A non-chief worker of a multi-worker Trainer: trains in step with the chief, without the
+    lock, MLflow or an execution; keeps its model in ``.state/Trainer/worker-<index>/``."""
+    if stages != ["Trainer"]:
+        raise ConfigError("TF_CONFIG names this process a non-chief worker: it runs only the "
+                          "Trainer (add --from Trainer --until Trainer)")
+    produced = {}
+    for module in order[:[m.SPEC.name for m in order].index("Trainer")]:
+        for out, artifact in _load_outputs(cfg["pipeline_root"], module).items():
+            produced[(module.SPEC.name, out)] = artifact
+    module = next(m for m in order if m.SPEC.name == "Trainer")
+    stage = _prepare(module, cfg, produced)
+    state = os.path.join(cfg["pipeline_root"], ".state", "Trainer", f"worker-{worker['index']}")
+    outputs = {name: Artifact(kind, os.path.join(state, name), producer="Trainer")
+               for name, kind in module.SPEC.outputs.items()}
+    for artifact in outputs.values():
+        shutil.rmtree(artifact.uri, ignore_errors=True)
+    progress.start(1, f"Trainer (worker {worker['index']} of {worker['size']})",
+                   module.SPEC.description)
+    started = time.time()
+    ctx = Context(beam_args=beam_args, echo=progress.echo, state_dir=state,
+                  fingerprint=stage.fingerprint)
+    metrics = module.execute(stage.inputs, outputs, stage.params, ctx) or {}
+    for artifact in outputs.values():
+        artifact.save()
+    progress.done("Trainer", time.time() - started, metrics, os.path.relpath(state))
+    result = PipelineResult(run_id="")
+    result.artifacts.update({("Trainer", name): a for name, a in outputs.items()})
+    result.metrics["Trainer"] = metrics
     return result
 
 

@@ -50,3 +50,18 @@ def run_executor(module, cfg: dict, inputs: dict, folder: str, ctx: Context | No
     for artifact in outputs.values():
         artifact.save()
     return outputs
+
+
+def pipeline_yaml(tmp_path, name: str, epochs: int = 6) -> tuple:
+    """A YAML config for 300 real MSFT rows writing under ``tmp_path/name``, blessing the first
+    model; returns ``(path, validated config)``."""
+    import yaml
+
+    data = msft_slice(str(tmp_path / "msft.csv"), 300)
+    cfg = forecast_config(tmp_path, data, pipeline_root=f"{name}/pipeline",
+                          training={"epochs": epochs, "early_stopping_patience": epochs},
+                          pusher={"serving_dir": f"{name}/serving"},
+                          evaluation={"blessing": {"max_ratio_to_naive": None}})
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return str(path), cfg

@@ -17,17 +17,15 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-import yaml
 
 from components.split_io import split_pattern
 from components.tasks.forecast_data import load_arrays
 from pipeline.config import STAGES
 from pipeline.executions import EXECUTION_FILE, latest_execution
 from pipeline.lock import LOCK_FILE, pipeline_lock
-from pipeline.runner import run_pipeline
-from tests.forecast_fixtures import ROOT, forecast_config, msft_slice
+from tests.forecast_fixtures import ROOT, pipeline_yaml
 
-EPOCHS = 6
+EPOCHS = 6    # as in the shared finished_run
 
 
 class Cli:
@@ -73,18 +71,6 @@ class Cli:
         return "\n".join(self.lines)
 
 
-def config(tmp, name: str) -> tuple:
-    """A YAML config for 300 real MSFT rows writing under ``tmp/name``; ``(path, cfg)``."""
-    data = msft_slice(str(tmp / "msft.csv"), 300)
-    cfg = forecast_config(tmp, data, pipeline_root=f"{name}/pipeline",
-                          training={"epochs": EPOCHS, "early_stopping_patience": EPOCHS},
-                          pusher={"serving_dir": f"{name}/serving"},
-                          evaluation={"blessing": {"max_ratio_to_naive": None}})
-    path = tmp / f"{name}.yaml"
-    path.write_text(yaml.safe_dump(cfg))
-    return str(path), cfg
-
-
 def assert_nothing_half_done_is_complete(root: str) -> None:
     """Every numbered execution is complete (execution.json, every output's artifact.json); an
     artifact.json elsewhere is only ever inside a temporary folder the runner never reads."""
@@ -109,16 +95,11 @@ def predictions(folder: str, windows: np.ndarray) -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
-def reference(tmp_path_factory):
-    """An uninterrupted run (in this process), to compare the recovered run with."""
-    tmp = tmp_path_factory.mktemp("recovery")
-    path, cfg = config(tmp, "reference")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp}/mlflow.db")
-        result = run_pipeline(cfg, quiet=True)
-    transformed = result.artifacts[("Transform", "transformed_examples")]
+def reference(finished_run):
+    """The shared uninterrupted run, and the test windows to compare forecasts on."""
+    transformed = finished_run.result.artifacts[("Transform", "transformed_examples")]
     windows = load_arrays(split_pattern(transformed.uri, "test"), transformed.properties)["window"]
-    return tmp, path, cfg, result, windows
+    return finished_run.tmp, finished_run.config, finished_run.cfg, finished_run.result, windows
 
 
 def test_an_unchanged_rerun_reuses_every_stage(reference):
@@ -154,7 +135,7 @@ def test_with_wait_a_second_run_waits_for_the_first(reference):
 
 def test_sigkill_during_transform_and_training_then_a_normal_run_ends_in_the_same_model(reference):
     tmp, _, _, ref, windows = reference
-    path, cfg = config(tmp, "killed")
+    path, cfg = pipeline_yaml(tmp, "killed", epochs=EPOCHS)
     root = cfg["pipeline_root"]
 
     run = Cli(tmp, path)

@@ -14,8 +14,9 @@ import os
 
 import apache_beam as beam
 import numpy as np
-from tensorflow.core.example import example_pb2
 
+from components.exact_sum import exact, to_float
+from components.example_proto import Example
 from components.split_io import SPLITS, ReadSplits, WriteSplits, finish_splits
 from components.tasks import forecast_math as fm
 from components.tasks.timeseries_codec import decode
@@ -28,41 +29,47 @@ def log_return_mask(log_returns, columns) -> list:
 
 
 class MomentsFn(beam.CombineFn):
-    """Per-feature count, sum, sum of squares, min, max, plus the target's mean abs step."""
+    """Per-feature count, sum, sum of squares, min, max, plus the target's mean abs step.
+
+    Each series' sums are added exactly (:mod:`components.exact_sum`), so the result does not
+    depend on the order in which a runner merges the series.
+    """
 
     def __init__(self, n_features: int):
         self.n = n_features
 
     def create_accumulator(self):
-        zeros = np.zeros(self.n)
-        return {"count": zeros.copy(), "sum": zeros.copy(), "sumsq": zeros.copy(),
+        return {"count": np.zeros(self.n), "sum": [0] * self.n, "sumsq": [0] * self.n,
                 "min": np.full(self.n, np.inf), "max": np.full(self.n, -np.inf),
-                "abs_step": 0.0, "steps": 0}
+                "abs_step": 0, "steps": 0}
 
     def add_input(self, acc, item):
         feats, steps = item
         ok = np.isfinite(feats)
         acc["count"] += ok.sum(0)
-        acc["sum"] += np.where(ok, feats, 0).sum(0)
-        acc["sumsq"] += np.where(ok, feats ** 2, 0).sum(0)
+        for key, terms in (("sum", np.where(ok, feats, 0)), ("sumsq", np.where(ok, feats ** 2, 0))):
+            acc[key] = [a + exact(t) for a, t in zip(acc[key], terms.sum(0))]
         acc["min"] = np.minimum(acc["min"], np.where(ok, feats, np.inf).min(0, initial=np.inf))
         acc["max"] = np.maximum(acc["max"], np.where(ok, feats, -np.inf).max(0, initial=-np.inf))
-        acc["abs_step"] += float(np.abs(steps).sum())
+        acc["abs_step"] += exact(np.abs(steps).sum())
         acc["steps"] += len(steps)
         return acc
 
     def merge_accumulators(self, accs):
-        accs = list(accs)
         out = self.create_accumulator()
         for a in accs:
-            for k in ("count", "sum", "sumsq", "abs_step", "steps"):
+            for k in ("count", "abs_step", "steps"):
                 out[k] = out[k] + a[k]
+            for k in ("sum", "sumsq"):
+                out[k] = [x + y for x, y in zip(out[k], a[k])]
             out["min"] = np.minimum(out["min"], a["min"])
             out["max"] = np.maximum(out["max"], a["max"])
         return out
 
     def extract_output(self, acc):
-        return acc
+        return {**acc, "sum": np.array([to_float(v) for v in acc["sum"]]),
+                "sumsq": np.array([to_float(v) for v in acc["sumsq"]]),
+                "abs_step": to_float(acc["abs_step"])}
 
 
 def _series_arrays(item, n_features: int):
@@ -103,7 +110,7 @@ def _encode_windows(series, params: dict, stride: int):
     x = fm.transform_window(raw, p)
     y = fm.transform_target(raw, future, p)
     for i, (split, end, _, _) in enumerate(windows):
-        ex = example_pb2.Example()
+        ex = Example()
         f = ex.features.feature
         f["x"].float_list.value.extend(x[i].ravel())
         f["y"].float_list.value.extend(y[i])
@@ -116,7 +123,7 @@ def _encode_windows(series, params: dict, stride: int):
 
 def _write_json(obj, path):
     with open(path, "w", encoding="utf-8") as fh:
-        json.dump(obj, fh, indent=2)
+        json.dump(obj, fh, indent=2, sort_keys=True)
 
 
 def run_transform(params: dict, examples, graph, transformed, ctx) -> dict:

@@ -1,15 +1,14 @@
 """tf.train.Example encoding of time-series records (one example per time step)."""
 from __future__ import annotations
 
-from tensorflow.core.example import example_pb2
-
+from components.example_proto import Example
 from components.tasks.csv_records import Record
 
 
 def encode(rec: Record, feature_columns) -> bytes:
     """Serialize a record (same bytes in every process); feature values go under
     ``feature/<column>``."""
-    ex = example_pb2.Example()
+    ex = Example()
     f = ex.features.feature
     f["meta/series_id"].bytes_list.value.append(rec.series_id.encode())
     f["meta/timestamp"].int64_list.value.append(rec.timestamp)
@@ -23,7 +22,7 @@ def encode(rec: Record, feature_columns) -> bytes:
 
 def decode(data: bytes, feature_columns) -> Record:
     """Inverse of :func:`encode`."""
-    f = example_pb2.Example.FromString(data).features.feature
+    f = Example.FromString(data).features.feature
     values = tuple(f[f"feature/{c}"].float_list.value[0] for c in feature_columns)
     return Record(f["meta/series_id"].bytes_list.value[0].decode(),
                   f["meta/timestamp"].int64_list.value[0], f["meta/time"].bytes_list.value[0].decode(),
