@@ -80,6 +80,8 @@ def _serve_parser(sub) -> None:
                        help="most examples in one request (default: %(default)s)")
     serve.add_argument("--allow-nan", action="store_true",
                        help="accept NaN inputs (for models that fill missing values)")
+    serve.add_argument("--no-xla", dest="xla", action="store_false",
+                       help="run SavedModels on the plain TensorFlow graph, without XLA compilation")
     serve.add_argument("--access-log", default="-", metavar="PATH",
                        help="JSON-lines access log: - for stdout (default), a file, or off")
 
@@ -120,7 +122,8 @@ def _serve(args) -> int:
     try:
         limits = payload.Limits(args.max_body_bytes, args.max_batch_size, args.allow_nan)
         models = registry.ModelRegistry(args.model_base_path, registry.VersionPolicy.parse(args.versions),
-                                        registry.parse_labels(args.label), args.poll_seconds)
+                                        registry.parse_labels(args.label), args.poll_seconds,
+                                        args.xla)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
     if args.access_log in ("off", "-"):
