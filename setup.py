@@ -20,6 +20,7 @@ setup(
         "matplotlib==3.11.2",
         "PyYAML==6.0.4",
         "rich==15.0.0",
+        "ai-edge-litert==2.3.0",
     ],
     extras_require={
         "test": ["pytest==9.2.0", "jax[cpu]==0.10.2", "pandas==3.1.1"],

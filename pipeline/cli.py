@@ -8,7 +8,7 @@ import sys
 import warnings
 
 from pipeline.config import STAGES
-from pipeline.errors import SeqlineError
+from pipeline.errors import ConfigError, SeqlineError
 
 EPILOG = """examples:
   seqline run examples/stock_forecast/pipeline.yaml
@@ -72,11 +72,11 @@ def _serve_parser(sub) -> None:
                        help="latest (default), latest:N, all, or versions like 1,3")
     serve.add_argument("--label", action="append", default=[], metavar="MODEL:LABEL=VERSION",
                        help="name a version for /labels/<LABEL> requests (repeatable)")
-    serve.add_argument("--poll-seconds", type=float, default=1.0,
+    serve.add_argument("--poll-seconds", type=float, default=1.0, metavar="S",
                        help="how often to look for new versions (default: %(default)s)")
-    serve.add_argument("--max-body-bytes", type=int, default=8 * 1024 * 1024,
+    serve.add_argument("--max-body-bytes", type=int, default=8 * 1024 * 1024, metavar="BYTES",
                        help="largest request body (default: %(default)s)")
-    serve.add_argument("--max-batch-size", type=int, default=1024,
+    serve.add_argument("--max-batch-size", type=int, default=1024, metavar="N",
                        help="most examples in one request (default: %(default)s)")
     serve.add_argument("--allow-nan", action="store_true",
                        help="accept NaN inputs (for models that fill missing values)")
@@ -116,7 +116,6 @@ def _ui(args) -> int:
 
 
 def _serve(args) -> int:
-    from pipeline.errors import ConfigError
     from pipeline.serving import payload, registry, server
 
     try:
@@ -134,10 +133,12 @@ def _serve(args) -> int:
         except OSError as exc:
             raise ConfigError(f"--access-log {args.access_log}: {exc.strerror}") from None
     try:
-        httpd = server.ServingServer((args.host, args.port), models, limits, server.AccessLog(stream))
-    except OSError as exc:
-        raise SeqlineError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from None
-    try:
+        try:
+            httpd = server.ServingServer((args.host, args.port), models, limits,
+                                         server.AccessLog(stream))
+        except OSError as exc:
+            raise SeqlineError(f"cannot listen on {args.host}:{args.port}: "
+                               f"{exc.strerror or exc}") from None
         server.run(httpd)
     finally:
         if stream not in (None, sys.stdout):

@@ -61,7 +61,6 @@ class Servable:
     """A loaded version; ``handle`` keeps the runtime object (and so its signatures) alive."""
 
     kind: str
-    path: str
     signatures: dict
     metadata: dict
     handle: object
@@ -101,7 +100,7 @@ def load(path: str, xla: bool = True, echo: Callable[[str], None] = print) -> Se
             signature.predict.compile(1, _warm_up_inputs(signature))
         else:
             signature.predict(_warm_up_inputs(signature))
-    return Servable(kind, path, signatures, _read_metadata(path), handle)
+    return Servable(kind, signatures, _read_metadata(path), handle)
 
 
 def _warm_up_inputs(signature: Signature) -> dict:
