@@ -23,6 +23,7 @@ setup(
         "rich==15.0.0",
         "scipy==1.17.1",
         "soundfile==0.14.0",
+        "ai-edge-litert==2.3.0",
     ],
     extras_require={
         "test": ["pytest==9.2.0", "jax[cpu]==0.10.2", "pandas==3.1.1"],

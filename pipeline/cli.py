@@ -8,7 +8,7 @@ import sys
 import warnings
 
 from pipeline.config import STAGES
-from pipeline.errors import SeqlineError
+from pipeline.errors import ConfigError, SeqlineError
 
 EPILOG = """examples:
   seqline run examples/stock_forecast/pipeline.yaml
@@ -134,14 +134,16 @@ def _serve_parser(sub) -> None:
                        help="latest (default), latest:N, all, or versions like 1,3")
     serve.add_argument("--label", action="append", default=[], metavar="MODEL:LABEL=VERSION",
                        help="name a version for /labels/<LABEL> requests (repeatable)")
-    serve.add_argument("--poll-seconds", type=float, default=1.0,
+    serve.add_argument("--poll-seconds", type=float, default=1.0, metavar="S",
                        help="how often to look for new versions (default: %(default)s)")
-    serve.add_argument("--max-body-bytes", type=int, default=8 * 1024 * 1024,
+    serve.add_argument("--max-body-bytes", type=int, default=8 * 1024 * 1024, metavar="BYTES",
                        help="largest request body (default: %(default)s)")
-    serve.add_argument("--max-batch-size", type=int, default=1024,
+    serve.add_argument("--max-batch-size", type=int, default=1024, metavar="N",
                        help="most examples in one request (default: %(default)s)")
     serve.add_argument("--allow-nan", action="store_true",
                        help="accept NaN inputs (for models that fill missing values)")
+    serve.add_argument("--no-xla", dest="xla", action="store_false",
+                       help="run SavedModels on the plain TensorFlow graph, without XLA compilation")
     serve.add_argument("--access-log", default="-", metavar="PATH",
                        help="JSON-lines access log: - for stdout (default), a file, or off")
 
@@ -215,13 +217,13 @@ def _ui(args) -> int:
 
 
 def _serve(args) -> int:
-    from pipeline.errors import ConfigError
     from pipeline.serving import payload, registry, server
 
     try:
         limits = payload.Limits(args.max_body_bytes, args.max_batch_size, args.allow_nan)
         models = registry.ModelRegistry(args.model_base_path, registry.VersionPolicy.parse(args.versions),
-                                        registry.parse_labels(args.label), args.poll_seconds)
+                                        registry.parse_labels(args.label), args.poll_seconds,
+                                        args.xla)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
     if args.access_log in ("off", "-"):
@@ -232,10 +234,12 @@ def _serve(args) -> int:
         except OSError as exc:
             raise ConfigError(f"--access-log {args.access_log}: {exc.strerror}") from None
     try:
-        httpd = server.ServingServer((args.host, args.port), models, limits, server.AccessLog(stream))
-    except OSError as exc:
-        raise SeqlineError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from None
-    try:
+        try:
+            httpd = server.ServingServer((args.host, args.port), models, limits,
+                                         server.AccessLog(stream))
+        except OSError as exc:
+            raise SeqlineError(f"cannot listen on {args.host}:{args.port}: "
+                               f"{exc.strerror or exc}") from None
         server.run(httpd)
     finally:
         if stream not in (None, sys.stdout):

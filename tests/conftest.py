@@ -29,4 +29,3 @@ def finished_run(tmp_path_factory):
         mp.chdir(tmp)                      # MLflow puts the run artifacts in ./mlruns
         result = run_pipeline(cfg, quiet=True)
     return SimpleNamespace(tmp=tmp, config=path, cfg=cfg, result=result, tracking_uri=tracking_uri)
->>>>>>> production

@@ -16,6 +16,8 @@ import numpy as np
 from pipeline.serving.errors import RequestError
 
 DEFAULT_SIGNATURE = "serving_default"
+VALUE_KINDS = {"b": "true/false values", "i": "numbers", "u": "numbers", "f": "numbers",
+               "U": "strings", "O": "nulls or mixed types"}    # by NumPy dtype kind
 
 
 @dataclass(frozen=True)
@@ -108,10 +110,8 @@ def _to_array(name: str, value, info, limits: Limits) -> np.ndarray:
                                 f"(expected shape {_shape_text(info.shape)})") from None
     kind = info.dtype.kind
     if raw.dtype.kind not in ("b" if kind == "b" else "iuf"):
-        want = "true/false values" if kind == "b" else "numbers"
-        got = "nulls or mixed types" if raw.dtype.kind == "O" else f"{raw.dtype.kind!r}-kind values"
-        if raw.dtype.kind == "U":
-            got = "strings"
+        got = VALUE_KINDS.get(raw.dtype.kind, f"{raw.dtype} values")
+        want = VALUE_KINDS["b" if kind == "b" else "f"]
         raise RequestError(400, f"input {name!r} must hold {want} ({info.dtype}), got {got}")
     if info.shape is not None:
         expected = tuple(info.shape)

@@ -90,12 +90,13 @@ class ModelRegistry:
     """Thread-safe view of the served models; ``snapshot`` is replaced, never mutated."""
 
     def __init__(self, base_path: str, policy: VersionPolicy | None = None,
-                 labels: dict | None = None, poll_seconds: float = 1.0, echo=None):
+                 labels: dict | None = None, poll_seconds: float = 1.0, xla: bool = True,
+                 echo=None):
         if not os.path.isdir(base_path):
             raise ValueError(f"--model-base-path {base_path}: not a folder")
         if not poll_seconds > 0:
             raise ValueError(f"--poll-seconds must be > 0, got {poll_seconds}")
-        self.poll_seconds = poll_seconds
+        self.poll_seconds, self.xla = poll_seconds, xla
         self.base = os.path.realpath(base_path)
         self.policy = policy or VersionPolicy()
         self.labels = labels or {}
@@ -204,7 +205,7 @@ class ModelRegistry:
             for version in missing:
                 try:
                     start = time.perf_counter()
-                    loaded[version] = servables.load(folders[version])
+                    loaded[version] = servables.load(folders[version], self.xla, self.echo)
                     self._failed.pop((name, version), None)
                     self.echo(f"loaded {name} version {version} ({loaded[version].kind}) "
                               f"in {time.perf_counter() - start:.1f}s")

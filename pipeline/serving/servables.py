@@ -15,6 +15,8 @@ from typing import Callable
 
 import numpy as np
 
+from pipeline.serving.xla import XlaBuckets, batch_major
+
 SAVED_MODEL_FILE = "saved_model.pb"
 TFLITE_FILE = "model.tflite"
 METADATA_FILES = (os.path.join("assets.extra", "seqline.json"), "metadata.json")
@@ -59,7 +61,6 @@ class Servable:
     """A loaded version; ``handle`` keeps the runtime object (and so its signatures) alive."""
 
     kind: str
-    path: str
     signatures: dict
     metadata: dict
     handle: object
@@ -74,15 +75,20 @@ def model_kind(path: str) -> str | None:
     return None
 
 
-def load(path: str) -> Servable:
+def load(path: str, xla: bool = True, echo: Callable[[str], None] = print) -> Servable:
     """Load the model in version folder ``path`` and run each signature once (warm-up).
 
-    Raises ``ValueError`` naming the folder and the problem when it cannot be served.
+    SavedModel signatures run XLA-compiled (see ``xla``) unless ``xla`` is false; ``echo`` reports
+    sizes that fall back to the plain graph. Raises an exception naming the folder and the problem
+    when the model cannot be served.
     """
     kind = model_kind(path)
     if kind is None:
         raise ValueError(f"{path}: neither {SAVED_MODEL_FILE} nor {TFLITE_FILE}")
-    handle, signatures = (_load_saved_model if kind == "SavedModel" else _load_tflite)(path)
+    if kind == "SavedModel":
+        handle, signatures = _load_saved_model(path, xla, echo)
+    else:
+        handle, signatures = _load_tflite(path)
     if not signatures:
         raise ValueError(f"{path}: the model has no signatures to serve")
     for key, signature in signatures.items():
@@ -90,13 +96,16 @@ def load(path: str) -> Servable:
             if info.dtype not in DT_NAMES:
                 raise ValueError(f"{path}: signature {key!r} input {name!r} has dtype "
                                  f"{info.dtype}; only numeric and bool inputs are served")
-        signature.predict(_warm_up_inputs(signature))
-    return Servable(kind, path, signatures, _read_metadata(path), handle)
+        if isinstance(signature.predict, XlaBuckets):
+            signature.predict.compile(1, _warm_up_inputs(signature))
+        else:
+            signature.predict(_warm_up_inputs(signature))
+    return Servable(kind, signatures, _read_metadata(path), handle)
 
 
 def _warm_up_inputs(signature: Signature) -> dict:
-    """Zeros of batch 1 (any other free dimension 1) for every input."""
-    return {name: np.zeros([1 if d < 0 else d for d in (info.shape or (1,))], info.dtype)
+    """Ones (benign for logs and divisions) of batch 1, any other free dimension 1, per input."""
+    return {name: np.ones([1 if d < 0 else d for d in (info.shape or (1,))], info.dtype)
             for name, info in signature.inputs.items()}
 
 
@@ -112,7 +121,7 @@ def _read_metadata(path: str) -> dict:
     return {}
 
 
-def _load_saved_model(path: str):
+def _load_saved_model(path: str, xla: bool, echo):
     """Signatures of the ``serve`` MetaGraph, typed from ``saved_model.pb`` as TF Serving reads it."""
     import tensorflow as tf
     from tensorflow.core.protobuf import saved_model_pb2
@@ -128,8 +137,11 @@ def _load_saved_model(path: str):
     for key, sig in graphs[0].signature_def.items():
         if key not in loaded.signatures:
             continue   # e.g. TF1 "__saved_model_init_op": not a callable signature
-        signatures[key] = Signature(_tf_tensors(sig.inputs), _tf_tensors(sig.outputs),
-                                    _tf_predict(loaded.signatures[key]))
+        inputs, outputs = _tf_tensors(sig.inputs), _tf_tensors(sig.outputs)
+        predict = _tf_predict(loaded.signatures[key])
+        if xla and batch_major(inputs, outputs):
+            predict = XlaBuckets(loaded.signatures[key], inputs, predict, f"{path} {key}", echo)
+        signatures[key] = Signature(inputs, outputs, predict)
     return loaded, signatures
 
 

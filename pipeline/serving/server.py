@@ -62,6 +62,7 @@ class Handler(BaseHTTPRequestHandler):
     server_version = "seqline-serve"
     timeout = 60                      # seconds a connection may sit idle or trickle a body
     disable_nagle_algorithm = True    # small JSON answers go out at once
+    wbufsize = 64 * 1024              # headers and body leave in one send, flushed per request
 
     def do_GET(self):
         self._handle("GET")
