@@ -9,8 +9,7 @@ import numpy as np
 import pytest
 from keras import ops
 
-from components.tasks.asr_text import (ctc_steps, decode_labels, edit_distance, encode_labels,
-                                       error_rates)
+from components.tasks.asr_text import ctc_steps, edit_distance, encode_labels, error_rates
 from models.ctc import CTCLoss, CTCOutput, FrameMask, build_ctc_model, ctc_decode
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -69,8 +68,7 @@ def test_a_clip_transcribes_the_same_alone_and_in_a_padded_batch():
 
 def test_labels_and_error_rates():
     vocab = [" ", "e", "f", "n", "o", "r", "u"]
-    ids = encode_labels("four one!", vocab)
-    assert decode_labels(ids, vocab) == "four one"           # '!' is not in the vocabulary
+    assert encode_labels("fun one!", vocab) == [3, 7, 4, 1, 5, 4, 2]   # '!' is not in the vocabulary
     assert ctc_steps(encode_labels("ee", vocab)) == 3
     assert edit_distance("kitten", "sitting") == 3
     rates = error_rates(["four one", "one"], ["for one", "one"])

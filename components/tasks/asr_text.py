@@ -1,6 +1,7 @@
 """Transcripts as CTC labels, and character/word error rates.
 
-Label 0 is the CTC blank; character ``i`` of the vocabulary is label ``i + 1``.
+Label 0 is the CTC blank; character ``i`` of the vocabulary is label ``i + 1`` (the transform
+graph's ``detokenize`` maps labels back to text).
 
 Example:
     >>> vocab = ["e", "n", "o", " "]
@@ -18,11 +19,6 @@ def encode_labels(text: str, vocabulary) -> list:
     """Label ids of ``text``; characters outside the vocabulary are left out."""
     index = {c: i + 1 for i, c in enumerate(vocabulary)}
     return [index[c] for c in text if c in index]
-
-
-def decode_labels(ids, vocabulary) -> str:
-    """Text of label ids (blanks and padding, i.e. ids < 1, are skipped)."""
-    return "".join(vocabulary[i - 1] for i in ids if 0 < i <= len(vocabulary))
 
 
 def ctc_steps(labels) -> int:
