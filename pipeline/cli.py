@@ -17,7 +17,7 @@ EPILOG = """examples:
   seqline run pipeline.yaml --beam-arg=--direct_running_mode=multi_processing \\
                             --beam-arg=--direct_num_workers=2
   seqline ui                                        # MLflow UI on the local store
-  seqline generate examples/char_generate/output/serving/devils_dictionary \
+  seqline generate examples/char_generate/output/serving/devils_dictionary \\
                    --prompt "LAWYER, n." --length 200 --temperature 0.7 --top-k 20
 
 The tracking store is sqlite:///mlruns/mlflow.db in the current folder unless
