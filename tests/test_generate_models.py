@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from models import ARCHITECTURES, build_language_model
+from tests.test_generate_text import CORPUS
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CFG = {"units": 16, "layers": 2, "dropout": 0.0, "heads": 2, "ff_units": 32}
@@ -51,9 +52,8 @@ print("ok")
 
 def test_language_model_trains_on_jax_and_loads_on_tensorflow(tmp_path):
     pytest.importorskip("jax")
-    corpus = os.path.join(ROOT, "examples", "char_generate", "data", "devils_dictionary.txt")
     env = {**os.environ, "KERAS_BACKEND": "jax", "PYTHONPATH": ROOT}
-    done = subprocess.run([sys.executable, "-c", JAX_SCRIPT, str(tmp_path), corpus], env=env,
+    done = subprocess.run([sys.executable, "-c", JAX_SCRIPT, str(tmp_path), CORPUS], env=env,
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     x = np.load(tmp_path / "x.npy")
