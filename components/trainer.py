@@ -125,25 +125,26 @@ def tuned_sections(params: dict, hyperparameters, ctx) -> tuple:
 def _train_member(task, examples, cfg, train_cfg, name, ctx, backup: str, finished: str | None,
                   prefix: str, strategy=None):
     """Fit one model, resuming from its checkpoint; an ensemble member is also kept in
-    ``finished`` until the whole run ends, so an interrupted run reuses it."""
+    ``finished`` until the whole run ends, so an interrupted run reuses it.
+    Returns ``(model, history, monitored metric or None for a reused member)``."""
     import keras
 
     from components import training_state as ts
 
     if finished and os.path.isfile(finished):
         ctx.echo(f"{prefix}: reusing the member finished by the interrupted run")
-        return keras.saving.load_model(finished), {}
+        return keras.saving.load_model(finished), {}, None
     first_epoch = ts.restored_epoch(backup)
     if first_epoch:
         ctx.echo(f"{prefix + ': ' if prefix else ''}resuming after epoch {first_epoch} from the "
                  f"checkpoint in {backup}")
-    model, history, _ = fit_model(task, examples, cfg, train_cfg, name,
-                                  [epoch_logger(ctx, train_cfg["epochs"], prefix)], backup=backup,
-                                  strategy=strategy)
+    model, history, monitor = fit_model(task, examples, cfg, train_cfg, name,
+                                        [epoch_logger(ctx, train_cfg["epochs"], prefix)],
+                                        backup=backup, strategy=strategy)
     if finished:
         os.makedirs(os.path.dirname(finished), exist_ok=True)
         model.save(finished)
-    return model, history
+    return model, history, monitor
 
 
 def _select(task, examples, train_cfg, trained: list, name: str, out_dir: str) -> tuple:
@@ -188,7 +189,7 @@ def execute(inputs, outputs, params, ctx) -> dict:
         single = len(members) == 1
         backup = os.path.join(ctx.state_dir, "backup", key if single else f"{key}-{i}")
         resumed.append(training_state.restored_epoch(backup))
-        model, history = _train_member(
+        model, history, monitor = _train_member(
             task, examples, cfg, {**train_cfg, "seed": train_cfg["seed"] + i},
             params["name"] if single else f"{params['name']}_{label}", ctx, backup,
             None if single else os.path.join(finished_dir, f"{i}.keras"), "" if single else label,
@@ -198,11 +199,11 @@ def execute(inputs, outputs, params, ctx) -> dict:
                        if k.endswith("loss")})
     if len(trained) == 1:
         model, selected, losses = trained[0][1], None, None
-        monitor = "val_loss" if "val_loss" in curves else "loss"
         best = min(curves.get(monitor) or [float("nan")])
         architecture = model_cfg["type"]
     else:
-        model, selected, losses, monitor = _select(task, examples, train_cfg, trained, params["name"], out.uri)
+        model, selected, losses, monitor = _select(task, examples, train_cfg, trained,
+                                                   params["name"], out.uri)
         best = losses[selected]
         architecture = selected if selected == ensemble.ENSEMBLE else dict(members)[selected]["type"]
         ctx.echo(f"candidates' {monitor}: " + ", ".join(f"{k} {v:.4f}" for k, v in losses.items())

@@ -26,7 +26,7 @@ def trained(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("ensemble")
     cfg = forecast_config(tmp, msft_slice(str(tmp / "msft.csv"), 500),
                           model={"ensemble": MEMBERS, "heads": 2, "ff_units": 8},
-                          training={"epochs": 2})
+                          training={"epochs": 1})
     gen = run_executor(example_gen, cfg, {}, str(tmp / "gen"))
     tf_out = run_executor(transform, cfg, {"examples": gen["examples"]}, str(tmp / "tf"))
     inputs = {"transformed_examples": tf_out["transformed_examples"],
@@ -44,7 +44,7 @@ def test_every_member_trains_and_the_lowest_eval_loss_is_selected(trained):
     assert index["selected"] == min(index["losses"], key=index["losses"].get)
     assert model.properties["selected"] == index["selected"]
     assert model.properties["best"] == pytest.approx(index["losses"][index["selected"]])
-    assert any(line.startswith("gru: epoch 2/2") for line in lines)
+    assert any(line.startswith("gru: epoch 1/1") for line in lines)
     assert any(line.startswith("candidates' val_loss:") for line in lines)
 
 

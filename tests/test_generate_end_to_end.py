@@ -7,7 +7,6 @@ import subprocess
 import sys
 
 import keras
-import numpy as np
 import pytest
 import tensorflow as tf
 
@@ -17,7 +16,6 @@ from components.tasks.text_data import load_arrays
 from pipeline.runner import run_pipeline
 from tests.test_generate_text import corpus_head, generate_config
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PROMPT = "LAWYER, n.  "
 
 
