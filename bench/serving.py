@@ -32,7 +32,6 @@ import http.client
 import json
 import multiprocessing
 import os
-import re
 import shutil
 import signal
 import subprocess

@@ -1,6 +1,7 @@
 """``seqline serve``: a TensorFlow Serving compatible REST server for exported models.
 
 ``servables`` loads one model version (SavedModel with TensorFlow, ``.tflite`` with LiteRT),
-``registry`` finds and hot-swaps versions under the base path, ``payload`` parses and validates
-predict requests, ``server`` is the HTTP front end.
+``xla`` runs SavedModel signatures XLA-compiled per batch-size bucket, ``registry`` finds and
+hot-swaps versions under the base path, ``payload`` parses and validates predict requests,
+``server`` is the HTTP front end.
 """

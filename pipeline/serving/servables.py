@@ -78,9 +78,9 @@ def model_kind(path: str) -> str | None:
 def load(path: str, xla: bool = True, echo: Callable[[str], None] = print) -> Servable:
     """Load the model in version folder ``path`` and run each signature once (warm-up).
 
-    SavedModel signatures run XLA-compiled (see ``xla``) unless ``xla`` is false; ``echo`` reports
-    sizes that fall back to the plain graph. Raises an exception naming the folder and the problem
-    when the model cannot be served.
+    SavedModel signatures run XLA-compiled (``pipeline.serving.xla``) unless ``xla`` is false;
+    ``echo`` reports batch sizes that fall back to the plain graph. Raises an exception naming the
+    folder and the problem when the model cannot be served.
     """
     kind = model_kind(path)
     if kind is None:
@@ -92,10 +92,10 @@ def load(path: str, xla: bool = True, echo: Callable[[str], None] = print) -> Se
     if not signatures:
         raise ValueError(f"{path}: the model has no signatures to serve")
     for key, signature in signatures.items():
-        for name, info in signature.inputs.items():
+        for name, info in {**signature.inputs, **signature.outputs}.items():
             if info.dtype not in DT_NAMES:
-                raise ValueError(f"{path}: signature {key!r} input {name!r} has dtype "
-                                 f"{info.dtype}; only numeric and bool inputs are served")
+                raise ValueError(f"{path}: signature {key!r} tensor {name!r} has dtype "
+                                 f"{info.dtype}; only numeric and bool tensors are served")
         if isinstance(signature.predict, XlaBuckets):
             signature.predict.compile(1, _warm_up_inputs(signature))
         else:

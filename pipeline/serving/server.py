@@ -72,16 +72,15 @@ class Handler(BaseHTTPRequestHandler):
 
     def _handle(self, method: str) -> None:
         start = time.perf_counter()
-        record = {"time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                  "client": self.client_address[0], "method": method, "path": self.path}
+        record = self._record(method)
         try:
             status, body = self._route(method, record)
         except RequestError as exc:
             status, body = exc.status, _error(str(exc))
             record["error"] = str(exc)
         except Exception as exc:   # a bug or a runtime failure answers 500; the server goes on
-            status, body = 500, _error(f"internal error: {type(exc).__name__}: {exc}")
-            record["error"] = body.decode()
+            record["error"] = f"internal error: {type(exc).__name__}: {exc}"
+            status, body = 500, _error(record["error"])
             traceback.print_exc(file=sys.stderr)
         self._send(status, body)
         record.update(status=status, bytes_out=len(body),
@@ -169,10 +168,15 @@ class Handler(BaseHTTPRequestHandler):
         try:
             self._send(code, body)
         finally:
-            self.server.access_log.write({
-                "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                "client": self.client_address[0], "method": getattr(self, "command", None),
-                "path": getattr(self, "path", None), "status": code, "error": message})
+            record = self._record(getattr(self, "command", None))
+            record.update(status=code, error=message)
+            self.server.access_log.write(record)
+
+    def _record(self, method: str | None) -> dict:
+        """The start of a request's access-log line."""
+        return {"time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "client": self.client_address[0], "method": method,
+                "path": getattr(self, "path", None)}
 
     def log_request(self, code="-", size="-"):
         """The access log is written by ``_handle``; nothing goes to stderr per request."""
