@@ -74,8 +74,9 @@ def _write_shard(uri: str, shards: int, split_shard: tuple, records) -> str:
 
 
 class WriteSplits(beam.PTransform):
-    """Write ``(split, sort key, serialized example)`` elements under ``uri``: ``shards`` gzipped
-    TFRecord files per split, each sorted by key; call :func:`finish_splits` afterwards.
+    """Write ``(split, sort key, serialized example)`` elements (or ``(split, serialized
+    example)``, sorted by the bytes) under ``uri``: ``shards`` gzipped TFRecord files per split,
+    each sorted by key; call :func:`finish_splits` afterwards.
 
     The output is byte-identical whatever the runner, worker count or bundle order: an element's
     shard comes from a hash of its bytes, records are sorted, and gzip headers carry no name or
@@ -92,8 +93,8 @@ class WriteSplits(beam.PTransform):
     def expand(self, items):
         uri, shards = self.uri, self.shards
         return (items
-                | "Shard" >> beam.Map(lambda x: ((x[0], google_crc32c.value(x[2]) % shards),
-                                                 (x[1], x[2])))
+                | "Shard" >> beam.Map(lambda x: ((x[0], google_crc32c.value(x[-1]) % shards),
+                                                 (x[1:-1] or (x[-1],), x[-1])))
                 | "GroupByShard" >> beam.GroupByKey()
                 | "WriteShard" >> beam.MapTuple(lambda key, records: _write_shard(
                     uri, shards, key, records)))

@@ -155,7 +155,7 @@ def _validate(section: Section, raw: Any, prefix: str, base_dir: str) -> dict:
     for key, spec in section.fields.items():
         name = prefix + key
         if isinstance(spec, Section):
-            if key not in raw and spec.none_if_absent:
+            if raw.get(key) is None and spec.none_if_absent:
                 out[key] = None
                 continue
             if key not in raw and not spec.optional:

@@ -106,7 +106,7 @@ def _check_lookback(key: str, cfg: dict, values: list) -> None:
 
 def check_model_choices(cfg: dict) -> None:
     """Validate and normalize ``model.ensemble`` and ``tuning``."""
-    if cfg["model"]["ensemble"] is not None:
+    if cfg["model"].get("ensemble") is not None:
         cfg["model"]["ensemble"] = normalize_ensemble(cfg["model"]["ensemble"])
-    if cfg["tuning"] is not None:
+    if cfg.get("tuning") is not None:
         check_search_space(cfg)

@@ -16,7 +16,9 @@ import urllib.request
 
 import pytest
 
-from pipeline.config import STAGES
+from pipeline.dag import COMPONENT_MODULES, OPTIONAL_COMPONENTS
+
+STAGES = [n for n in COMPONENT_MODULES if n not in OPTIONAL_COMPONENTS]   # no tuning section
 
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                   "--no-first-run", "--disable-component-update", "--disable-sync"]
