@@ -63,8 +63,8 @@ def execute(inputs, outputs, params, ctx) -> dict:
     train, val = task.datasets(examples, train_cfg)
     has_eval = val is not None
     model = task.build_model(params["model"], examples, params["name"])
-    model.compile(optimizer=keras.optimizers.Adam(train_cfg["learning_rate"]),
-                  **task.compile_args(examples))
+    compile_args = task.compile_args(examples)
+    model.compile(optimizer=keras.optimizers.Adam(train_cfg["learning_rate"]), **compile_args)
     monitor = "val_loss" if has_eval else "loss"
     backup = os.path.join(ctx.state_dir, "backup", _fingerprint(inputs, params))
     if os.path.isdir(backup):
@@ -83,7 +83,8 @@ def execute(inputs, outputs, params, ctx) -> dict:
     os.makedirs(out.uri, exist_ok=True)
     model.save(out.path("model.keras"))
     if history.get("loss"):
-        ctx.log_file(plots.loss_curves(history, out.path("loss_curves.png")))
+        ylabel = f"loss ({compile_args['loss']})"
+        ctx.log_file(plots.loss_curves(history, out.path("loss_curves.png"), ylabel))
     best = min(history.get(monitor) or [float("nan")])
     out.properties.update(backend=keras.backend.backend(), architecture=params["model"]["type"],
                           parameters=int(model.count_params()), epochs_run=len(history.get("loss", [])),

@@ -1,4 +1,4 @@
-"""Stacked recurrent encoders: SimpleRNN, LSTM or GRU."""
+"""Stacked recurrent encoders: SimpleRNN, LSTM or GRU, optionally bidirectional."""
 import keras
 
 RECURRENT_LAYERS = {"simple_rnn": keras.layers.SimpleRNN, "lstm": keras.layers.LSTM,
@@ -6,22 +6,33 @@ RECURRENT_LAYERS = {"simple_rnn": keras.layers.SimpleRNN, "lstm": keras.layers.L
 
 
 def recurrent_encoder(x, kind: str, units: int, layers: int, dropout: float = 0.0,
-                      return_sequences: bool = False):
+                      return_sequences: bool = False, bidirectional: bool = False):
     """Apply ``layers`` recurrent layers of type ``kind`` to the functional tensor ``x``.
 
-    Dropout is applied between layers (not recurrent dropout, which would disable cuDNN).
+    Dropout is applied between layers (not recurrent dropout, which would disable cuDNN). A
+    padding mask on ``x`` (e.g. from ``keras.layers.Masking``) makes every layer skip padded
+    steps; without ``return_sequences`` the output is the state after the last valid step.
+    ``bidirectional`` runs each layer forwards and backwards and concatenates both
+    (``2 * units`` features).
 
     Example:
         >>> inputs = keras.Input((30, 1))
         >>> recurrent_encoder(inputs, "gru", units=8, layers=2).shape
         (None, 8)
+        >>> recurrent_encoder(inputs, "lstm", units=8, layers=1, bidirectional=True).shape
+        (None, 16)
     """
     if kind not in RECURRENT_LAYERS:
         raise ValueError(f"kind must be one of {sorted(RECURRENT_LAYERS)}, got {kind!r}")
     layer = RECURRENT_LAYERS[kind]
     for i in range(layers):
         last = i == layers - 1
-        x = layer(units, return_sequences=return_sequences or not last, name=f"{kind}_{i}")(x)
+        sequences = return_sequences or not last
+        if bidirectional:
+            x = keras.layers.Bidirectional(layer(units, return_sequences=sequences),
+                                           name=f"bidirectional_{kind}_{i}")(x)
+        else:
+            x = layer(units, return_sequences=sequences, name=f"{kind}_{i}")(x)
         if dropout and not last:
             x = keras.layers.Dropout(dropout, name=f"dropout_{i}")(x)
     if dropout:

@@ -67,6 +67,8 @@ COMMON = {
         "dropout": _f(NUM, 0.0, minimum=0.0, maximum=0.9),
         "heads": _f(int, 4, minimum=1, help="transformer attention heads"),
         "ff_units": _f(int, 64, minimum=1, help="transformer feed-forward width"),
+        "bidirectional": _f(bool, False, help="recurrent layers run both ways; transformer steps "
+                                              "also attend to later steps"),
     }),
     "training": Section({
         "epochs": _f(int, 10, minimum=1),

@@ -8,6 +8,8 @@ from components.tasks.base import Task
 
 TASK_CLASSES = {
     "forecast": "components.tasks.forecast:ForecastTask",
+    "classify": "components.tasks.classify:ClassifyTask",
+    "label": "components.tasks.label:LabelTask",
 }
 
 

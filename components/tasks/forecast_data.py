@@ -4,6 +4,8 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
+from components.tasks.tfrecord_data import serialized_examples
+
 
 def window_features(steps: int, n_features: int, horizon: int, lookback: int) -> dict:
     """The fixed-length features of one transformed forecasting window."""
@@ -18,21 +20,15 @@ def make_dataset(pattern: str, props: dict, batch_size: int, *, shuffle: bool = 
                  cache: bool = False):
     """Batches of ``(x [B, steps, F], y [B, H])`` (plus a dict of raw columns with ``with_raw``).
 
-    Files are interleaved, the serialized examples optionally cached in memory (later epochs skip
-    reading and decompressing), shuffled (train only), batched, parsed and prefetched.
+    Examples are read by :func:`serialized_examples` (interleaved, optionally cached and
+    shuffled), then batched, parsed and prefetched.
     """
     steps, n_features = props["steps"], props["n_features"]
     spec = window_features(steps, n_features, props["horizon"], props["lookback"])
     if not with_raw:
         spec = {k: spec[k] for k in ("x", "y")}
-    files = tf.data.Dataset.list_files(pattern, shuffle=shuffle, seed=seed)
-    ds = files.interleave(lambda f: tf.data.TFRecordDataset(f, compression_type="GZIP"),
-                          cycle_length=4, num_parallel_calls=tf.data.AUTOTUNE,
-                          deterministic=not shuffle)
-    if cache:
-        ds = ds.cache()
-    if shuffle:
-        ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+    ds = serialized_examples(pattern, shuffle=shuffle, shuffle_buffer=shuffle_buffer, seed=seed,
+                             cache=cache)
 
     def parse(serialized):
         ex = tf.io.parse_example(serialized, spec)

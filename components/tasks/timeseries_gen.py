@@ -7,7 +7,6 @@ Every eval/test timestamp comes after every train timestamp, across all series.
 """
 from __future__ import annotations
 
-import csv
 import glob
 import json
 import os
@@ -16,27 +15,9 @@ import apache_beam as beam
 
 from components.split_io import SPLITS, WriteSplits, finish_splits
 from components.tasks import csv_records as cr
+from components.tasks.csv_beam import ParseRows, check_bad_fraction, write_quarantine
 from components.tasks.timeseries_codec import encode
 from pipeline.errors import DataError
-
-
-class ParseRows(beam.PTransform):
-    """CSV paths -> Records (main output) and Rejected rows (output ``rejected``)."""
-
-    def __init__(self, spec: cr.RowSpec):
-        super().__init__()
-        self.spec = spec
-
-    def expand(self, paths):
-        def tag(item):
-            parsed = cr.parse_row(item, self.spec)
-            if isinstance(parsed, cr.Rejected):
-                yield beam.pvalue.TaggedOutput("rejected", parsed)
-            else:
-                yield parsed
-
-        return (paths | "Read" >> beam.FlatMap(cr.read_rows)
-                | "Parse" >> beam.FlatMap(tag).with_outputs("rejected", main="records"))
 
 
 class CheckSeries(beam.PTransform):
@@ -52,14 +33,6 @@ class CheckSeries(beam.PTransform):
                 | "Group" >> beam.GroupByKey()
                 | "Check" >> beam.Map(lambda kv: cr.check_series(
                     kv[0], kv[1], self.feature_columns, self.max_missing_run)))
-
-
-def _write_quarantine(rejected: list, path: str) -> None:
-    with open(path, "w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(["file", "row", "reason", "raw"])
-        for r in sorted(rejected, key=lambda r: (r.file, r.row)):
-            writer.writerow([os.path.basename(r.file), r.row, r.reason, r.raw])
 
 
 def generate(params: dict, examples, quarantine, ctx) -> dict:
@@ -87,7 +60,7 @@ def generate(params: dict, examples, quarantine, ctx) -> dict:
         (keyed | "Encode" >> beam.MapTuple(lambda split, r: (split, encode(r, columns)))
          | "Write" >> WriteSplits(examples.uri))
         (rejected | "RejectList" >> beam.combiners.ToList()
-         | "WriteQuarantine" >> beam.Map(_write_quarantine, quarantine.path("quarantine.csv")))
+         | "WriteQuarantine" >> beam.Map(write_quarantine, quarantine.path("quarantine.csv")))
         counts = keyed | "SplitNames" >> beam.Keys() | "CountSplits" >> beam.combiners.Count.PerElement()
         n_rejected = rejected | "CountRejects" >> beam.combiners.Count.Globally()
         out_of_order = (checked | "OutOfOrder" >> beam.Map(lambda c: c[2])
@@ -114,21 +87,11 @@ def _write_summary(_, path, counts, rejected, out_of_order, series, bounds):
 def _finish(summary: dict, params: dict, examples, quarantine, ctx) -> dict:
     rows, rejected = summary["rows"], summary["rejected"]
     where = quarantine.path("quarantine.csv")
-    if rows == 0:
-        raise DataError(f"{params['path']}: no data rows after the header")
-    fraction = rejected / rows
-    if rejected:
-        ctx.echo(f"{rejected} of {rows} rows quarantined ({fraction:.2%}); reasons in the "
-                 "quarantine artifact's quarantine.csv")
+    fraction = check_bad_fraction(rows, rejected, params["max_bad_fraction"], params["path"], where,
+                                  ctx.echo)
     if summary["out_of_order"]:
         ctx.echo(f"{summary['out_of_order']} rows were out of time order; sorted by "
                  f"{params['time_column']}")
-    if fraction > params["max_bad_fraction"]:
-        with open(where, encoding="utf-8") as fh:
-            first = list(csv.DictReader(fh))[:3]
-        sample = "; ".join(f"row {r['row']}: {r['reason']}" for r in first)
-        raise DataError(f"{params['path']}: {rejected} of {rows} rows are bad ({fraction:.1%}), above "
-                        f"data.max_bad_fraction={params['max_bad_fraction']} — {sample}")
     for split in ("train", "test"):
         if summary["split_counts"][split] == 0:
             raise DataError(f"{params['path']}: the {split} split is empty; add data or change data.split")
