@@ -19,21 +19,40 @@ class SavedModelPyfunc(mlflow.pyfunc.PythonModel):
         self.serve = loaded.signatures["serving_default"]
 
     def predict(self, context, model_input, params=None):
+        """One array for a one-input signature, or a dict of arrays by input name; string
+        outputs come back as ``str`` arrays."""
         specs = self.serve.structured_input_signature[1]
-        if not isinstance(model_input, dict):   # a one-input signature takes the array itself
+        if not isinstance(model_input, dict):
+            if len(specs) != 1:
+                raise ValueError(f"model_input: expected a dict with keys {sorted(specs)}")
             model_input = {next(iter(specs)): model_input}
-        outputs = self.serve(**{name: np.asarray(model_input[name], dtype=spec.dtype.as_numpy_dtype)
+        outputs = self.serve(**{name: np.asarray(model_input[name],
+                                                 dtype=spec.dtype.as_numpy_dtype)
                                 for name, spec in specs.items()})
-        if len(outputs) == 1:
-            return next(iter(outputs.values())).numpy()
-        return {key: value.numpy() for key, value in outputs.items()}
+        outputs = {key: _numpy(value) for key, value in outputs.items()}
+        return next(iter(outputs.values())) if len(outputs) == 1 else outputs
 
 
-def log_and_register(saved_model: str, name: str, example: np.ndarray, alias: str = "champion"):
+def _numpy(tensor) -> np.ndarray:
+    value = tensor.numpy()
+    return np.char.decode(value.astype(bytes), "utf-8") if value.dtype == object else value
+
+
+def _schema(specs: dict):
+    """An MLflow tensor schema of named TF tensors or specs; unknown dimensions become -1."""
+    from mlflow.types.schema import Schema, TensorSpec
+
+    return Schema([TensorSpec(np.dtype(str) if spec.dtype.name == "string"
+                              else np.dtype(spec.dtype.as_numpy_dtype),
+                              [-1 if d is None else d for d in spec.shape], name)
+                   for name, spec in specs.items()])
+
+
+def log_and_register(saved_model: str, name: str, example, alias: str = "champion"):
     """Log the SavedModel as a pyfunc in the active run, register it, point ``alias`` at it."""
     from importlib.metadata import version
 
-    from mlflow.models import infer_signature
+    from mlflow.models import ModelSignature, infer_signature
 
     package = os.path.dirname(os.path.abspath(__file__))
     with warnings.catch_warnings():   # MLflow suggests type hints on predict(); a signature is given
@@ -41,6 +60,10 @@ def log_and_register(saved_model: str, name: str, example: np.ndarray, alias: st
         loaded = SavedModelPyfunc()
         loaded.load_context(type("Ctx", (), {"artifacts": {"saved_model": saved_model}})())
         signature = infer_signature(example, loaded.predict(None, example))
+        if isinstance(example, dict):   # named inputs: keep the serving signature's free dims
+            serve = loaded.serve
+            signature = ModelSignature(_schema(serve.structured_input_signature[1]),
+                                       _schema(serve.structured_outputs))
         info = mlflow.pyfunc.log_model(
             name="model", python_model=SavedModelPyfunc(), artifacts={"saved_model": saved_model},
             code_paths=[package], signature=signature, input_example=example,

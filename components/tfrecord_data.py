@@ -4,15 +4,13 @@ from __future__ import annotations
 import tensorflow as tf
 
 
-def batched_examples(pattern: str, batch_size: int, parse, *, shuffle: bool = False,
-                     shuffle_buffer: int = 10000, seed: int = 0, cache: bool = False):
-    """Batches of ``parse(serialized batch)`` from the files matching ``pattern``.
+def serialized_examples(pattern: str, *, shuffle: bool = False, shuffle_buffer: int = 10000,
+                        seed: int = 0, cache: bool = False) -> tf.data.Dataset:
+    """Serialized examples of the files matching ``pattern``.
 
     Files are interleaved, the serialized examples optionally cached in memory (later epochs skip
-    reading and decompressing), shuffled (train only), batched, parsed and prefetched.
+    reading and decompressing) and shuffled (train only); file order when not shuffled.
     """
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     files = tf.data.Dataset.list_files(pattern, shuffle=shuffle, seed=seed)
     ds = files.interleave(lambda f: tf.data.TFRecordDataset(f, compression_type="GZIP"),
                           cycle_length=4, num_parallel_calls=tf.data.AUTOTUNE,
@@ -21,5 +19,15 @@ def batched_examples(pattern: str, batch_size: int, parse, *, shuffle: bool = Fa
         ds = ds.cache()
     if shuffle:
         ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+    return ds
+
+
+def batched_examples(pattern: str, batch_size: int, parse, *, shuffle: bool = False,
+                     shuffle_buffer: int = 10000, seed: int = 0, cache: bool = False):
+    """Batches of ``parse(serialized batch)`` from :func:`serialized_examples`, prefetched."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    ds = serialized_examples(pattern, shuffle=shuffle, shuffle_buffer=shuffle_buffer, seed=seed,
+                             cache=cache)
     return ds.batch(batch_size).map(parse, num_parallel_calls=tf.data.AUTOTUNE).prefetch(
         tf.data.AUTOTUNE)

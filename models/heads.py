@@ -1,5 +1,25 @@
-"""Task heads: the output layers that turn an encoding into the task's prediction."""
+"""Task heads: the output layers that turn an encoding into the task's prediction.
+
+Two kinds: a whole-sequence head reads one vector per sequence (``[batch, d]``: the encoder's
+summary of the sequence), a per-step head reads one vector per step (``[batch, steps, d]``) and
+predicts at every step. ``HEADS`` maps each task to its head and says which kind it is; the
+registry asks the encoder for a summary or for every step accordingly.
+"""
+from typing import Callable, NamedTuple
+
 import keras
+
+
+class Head(NamedTuple):
+    """A head builder ``build(x, outputs)`` and whether it predicts at every step."""
+
+    build: Callable
+    per_step: bool
+
+
+def _check_outputs(outputs: int, minimum: int = 1) -> None:
+    if outputs < minimum:
+        raise ValueError(f"outputs must be >= {minimum}, got {outputs}")
 
 
 def regression_head(x, outputs: int):
@@ -9,8 +29,7 @@ def regression_head(x, outputs: int):
         >>> regression_head(keras.Input((8,)), 3).shape
         (None, 3)
     """
-    if outputs < 1:
-        raise ValueError(f"outputs must be >= 1, got {outputs}")
+    _check_outputs(outputs)
     return keras.layers.Dense(outputs, name="forecast")(x)
 
 
@@ -26,4 +45,33 @@ def next_token_head(x, vocab_size: int):
     return keras.layers.Dense(vocab_size, activation="softmax", name="next_token")(x)
 
 
-HEADS = {"forecast": regression_head}
+def classification_head(x, outputs: int):
+    """Class probabilities for the whole sequence from its summary ``[batch, d]``.
+
+    Example:
+        >>> classification_head(keras.Input((8,)), 4).shape
+        (None, 4)
+    """
+    _check_outputs(outputs, 2)
+    return keras.layers.Dense(outputs, activation="softmax", dtype="float32",
+                              name="probabilities")(x)
+
+
+def step_classification_head(x, outputs: int):
+    """Class probabilities at every step from ``[batch, steps, d]``; a padding mask passes
+    through, so the loss and metrics skip padded steps.
+
+    Example:
+        >>> step_classification_head(keras.Input((10, 8)), 3).shape
+        (None, 10, 3)
+    """
+    _check_outputs(outputs, 2)
+    return keras.layers.Dense(outputs, activation="softmax", dtype="float32",
+                              name="step_probabilities")(x)
+
+
+HEADS = {
+    "forecast": Head(regression_head, per_step=False),
+    "classify": Head(classification_head, per_step=False),
+    "label": Head(step_classification_head, per_step=True),
+}

@@ -7,6 +7,8 @@ from keras import ops
 class PositionalEncoding(keras.layers.Layer):
     """Adds the fixed sin/cos encoding of Vaswani et al. (2017) to ``[batch, steps, d]`` inputs.
 
+    Positions count from the first step, so padding after a sequence does not move them.
+
     Example:
         >>> x = keras.random.normal((2, 10, 16))
         >>> PositionalEncoding()(x).shape
@@ -18,6 +20,7 @@ class PositionalEncoding(keras.layers.Layer):
         if max_wavelength <= 0:
             raise ValueError(f"max_wavelength must be positive, got {max_wavelength}")
         self.max_wavelength = max_wavelength
+        self.supports_masking = True
 
     def call(self, inputs):
         steps, depth = ops.shape(inputs)[1], ops.shape(inputs)[2]

@@ -17,6 +17,8 @@ def recurrent_encoder(x, kind: str, units: int, layers: int, dropout: float = 0.
         >>> inputs = keras.Input((30, 1))
         >>> recurrent_encoder(inputs, "gru", units=8, layers=2).shape
         (None, 8)
+        >>> recurrent_encoder(inputs, "lstm", units=8, layers=1, bidirectional=True).shape
+        (None, 16)
     """
     if kind not in RECURRENT_LAYERS:
         raise ValueError(f"kind must be one of {sorted(RECURRENT_LAYERS)}, got {kind!r}")

@@ -72,6 +72,8 @@ COMMON = {
         "ensemble": _f((list, type(None)), None,
                        help="members: architecture names or mappings of model keys; their "
                             "average is one more candidate"),
+        "bidirectional": _f(bool, False, help="recurrent layers run both ways; transformer steps "
+                                              "also attend to later steps"),
     }),
     "training": Section({
         "epochs": _f(int, 10, minimum=1),

@@ -160,6 +160,81 @@ GENERATE = {
 }
 
 
+def labeled_blessing() -> Section:
+    """Blessing rules of the classification tasks (classify, label)."""
+    return Section({
+        "min_accuracy": _f(OPTIONAL_NUM, None, minimum=0.0, maximum=1.0,
+                           help="bless only if test accuracy is at least this"),
+        "min_macro_f1": _f(OPTIONAL_NUM, None, minimum=0.0, maximum=1.0,
+                           help="bless only if test macro-F1 is at least this"),
+        "beat_baseline": _f(bool, True, help="bless only if macro-F1 is above the majority "
+                                             "baseline's"),
+        "max_regression_vs_champion": _f(OPTIONAL_NUM, 0.05, minimum=0.0,
+                                         help="relative macro-F1 drop allowed"),
+    })
+
+
+def labeled_data(**extra) -> dict:
+    """The ``data`` keys the classification tasks share."""
+    return {
+        "path": _f(str, is_path=True, help="CSV file (relative to the config file)"),
+        "feature_columns": _f(list),
+        "label_column": _f(str),
+        "time_column": _f(OPTIONAL_STR, None, help="sort key per series; default: row order"),
+        "time_format": _f(OPTIONAL_STR, None,
+                          help="strptime format; default: numbers or ISO 8601 times"),
+        **extra,
+        "max_bad_fraction": _f(NUM, 0.01, minimum=0.0, maximum=1.0),
+        "max_missing_run": _f(int, 5, minimum=0,
+                              help="longer runs of missing values are quarantined"),
+    }
+
+
+CLASS_WEIGHTS = _f(str, "none", choices=("none", "balanced"),
+                   help="balanced: loss weight n / (classes x count) per train class")
+
+CLASSIFY = {
+    "data": Section(labeled_data(
+        series_id_column=_f(str),
+        test_path=_f(OPTIONAL_STR, None, is_path=True, help="separate file of test series"),
+        split_column=_f(OPTIONAL_STR, None, help="column with train, eval or test per series"),
+        split=Section({
+            "eval": _f(NUM, 0.2, minimum=0.0, maximum=0.9,
+                       help="fraction of the train series held out for validation"),
+            "test": _f(NUM, 0.2, minimum=0.0, maximum=0.9,
+                       help="fraction of all series held out for test when the data says "
+                            "nothing of test series (no test_path, no 'test' in split_column)"),
+            "seed": _f(int, 42, help="which series are held out (stratified by label)"),
+        }),
+    ), optional=False),
+    "transform": Section({
+        "scaling": _f(str, "standard", choices=("standard", "minmax", "none")),
+        "max_length": _f((int, type(None)), None, minimum=1,
+                         help="steps read per series; default: the longest train series"),
+        "class_weights": CLASS_WEIGHTS,
+    }),
+    "evaluation": Section({"blessing": labeled_blessing()}),
+}
+
+LABEL = {
+    "data": Section(labeled_data(
+        series_id_column=_f(OPTIONAL_STR, None, help="default: the whole file is one series"),
+        split=split_section(0.7, 0.15, 0.15),
+    ), optional=False),
+    "transform": Section({
+        "scaling": _f(str, "standard", choices=("standard", "minmax", "none")),
+        "window": _f(int, 200, minimum=2, help="steps per model input window"),
+        "stride": _f(int, 100, minimum=1, help="steps between window starts (overlap: window - "
+                                               "stride)"),
+        "class_weights": CLASS_WEIGHTS,
+    }),
+    "evaluation": Section({
+        "plot_steps": _f(int, 3000, minimum=10, help="test steps shown in labeled_series.png"),
+        "blessing": labeled_blessing(),
+    }),
+}
+
+
 ASR = {
     "data": Section({
         "path": _f(str, is_path=True, help="manifest CSV (path, transcript[, speaker]) or a folder "
@@ -262,5 +337,46 @@ def check_asr(cfg: dict) -> None:
         raise ConfigError("transform.n_mfcc: must not exceed transform.n_mels")
 
 
-TASK_SECTIONS = {"forecast": FORECAST, "generate": GENERATE, "asr": ASR}
-TASK_CHECKS = {"forecast": check_forecast, "generate": check_generate, "asr": check_asr}
+def _check_labeled_columns(data: dict, paths: list, extra: list) -> None:
+    """Feature, label, time and ``extra`` ``(key, column)`` columns exist in every file."""
+    columns = data["feature_columns"]
+    if not columns or not all(isinstance(c, str) for c in columns):
+        raise ConfigError("data.feature_columns: expected a non-empty list of column names")
+    if len(set(columns)) != len(columns):
+        raise ConfigError("data.feature_columns: a column is listed twice")
+    if data["label_column"] in columns:
+        raise ConfigError(f"data.label_column: '{data['label_column']}' is also a feature column")
+    wanted = [("data.feature_columns", c) for c in columns] + [("data.label_column",
+                                                               data["label_column"])]
+    if data["time_column"]:
+        wanted.append(("data.time_column", data["time_column"]))
+    wanted += [(key, column) for key, column in extra if column]
+    for key, path in paths:
+        require_columns(path, csv_header(key, path), wanted)
+
+
+def check_classify(cfg: dict) -> None:
+    data = cfg["data"]
+    paths = [("data.path", data["path"])]
+    if data["test_path"]:
+        paths.append(("data.test_path", data["test_path"]))
+    _check_labeled_columns(data, paths, [("data.series_id_column", data["series_id_column"]),
+                                         ("data.split_column", data["split_column"])])
+    if data["split"]["eval"] + data["split"]["test"] >= 1.0:
+        raise ConfigError("data.split: eval + test must leave some train series (below 1)")
+
+
+def check_label(cfg: dict) -> None:
+    data, transform = cfg["data"], cfg["transform"]
+    _check_labeled_columns(data, [("data.path", data["path"])],
+                           [("data.series_id_column", data["series_id_column"])])
+    check_split(data["split"])
+    if transform["stride"] > transform["window"]:
+        raise ConfigError(f"transform.stride: must not exceed transform.window "
+                          f"({transform['window']}), or steps would be skipped")
+
+
+TASK_SECTIONS = {"forecast": FORECAST, "classify": CLASSIFY, "label": LABEL,
+                 "generate": GENERATE, "asr": ASR}
+TASK_CHECKS = {"forecast": check_forecast, "classify": check_classify,
+               "label": check_label, "generate": check_generate, "asr": check_asr}

@@ -21,7 +21,7 @@ from apache_beam.testing.util import assert_that, equal_to
 from components.tasks import csv_records as cr
 from components import example_gen
 from components.split_io import SPLITS, split_pattern
-from components.tasks import timeseries_gen
+from components.tasks import csv_beam, timeseries_gen
 from components.tasks.timeseries_codec import decode
 from pipeline.artifacts import Artifact
 from pipeline.component import Context
@@ -127,7 +127,7 @@ def test_parse_rows_transform_splits_records_and_rejects(tmp_path):
         ["2020-13-01", "1.8", "12"], ["2020-01-05", "1.9"]])
     spec = cr.RowSpec("Date", ("Close", "Volume"))
     with TestPipeline() as p:
-        parsed = p | beam.Create([path]) | timeseries_gen.ParseRows(spec)
+        parsed = p | beam.Create([path]) | csv_beam.ParseRows(spec)
         assert_that(parsed.records | "Rows" >> beam.Map(lambda r: (r.row, r.time, r.values[0])),
                     equal_to([(2, "2020-01-01", 1.5), (4, "2020-01-03", 1.7)]), label="records")
         assert_that(parsed.rejected | "Why" >> beam.Map(lambda r: (r.row, r.reason)),

@@ -11,6 +11,7 @@ from components.split_io import split_pattern
 from components.tasks import forecast_graph
 from components.tasks import forecast_math as fm
 from components.tasks.forecast_data import load_arrays
+from components.tasks.missing_values import fill_missing_tf
 from tests.forecast_fixtures import forecast_config, msft_slice, run_executor
 
 
@@ -68,7 +69,7 @@ def test_fill_missing_forward_then_backward():
     x = np.array([[np.nan, 1.0, np.nan, np.nan, 4.0, np.nan]])[:, :, None]
     filled = fm.fill_missing(x)[0, :, 0]
     np.testing.assert_array_equal(filled, [1, 1, 1, 1, 4, 4])
-    tf_filled = forecast_graph.fill_missing(tf.constant(x), 6).numpy()[0, :, 0]
+    tf_filled = fill_missing_tf(tf.constant(x), 6).numpy()[0, :, 0]
     np.testing.assert_array_equal(tf_filled, filled)
 
 

@@ -10,6 +10,8 @@ TASK_CLASSES = {
     "forecast": "components.tasks.forecast:ForecastTask",
     "generate": "components.tasks.generate:GenerateTask",
     "asr": "components.tasks.asr:AsrTask",
+    "classify": "components.tasks.classify:ClassifyTask",
+    "label": "components.tasks.label:LabelTask",
 }
 
 

@@ -67,14 +67,14 @@ class ForecastTask(Task):
         return evaluate(params, transformed, graph, model_path, evaluation, ctx)
 
     def export(self, graph, model_path, transformed, path):
-        import keras
         import tensorflow as tf
 
         from components import serving_export
         from components.tasks.forecast_export import ForecastServer
+        from models import load_model
 
         props = transformed.properties
-        model = keras.saving.load_model(model_path, compile=False)
+        model = load_model(model_path)
         server = ForecastServer(tf.saved_model.load(graph.path("graph")), model,
                                 props["lookback"], props["n_features"])
         with open(graph.path("params.json"), encoding="utf-8") as fh:

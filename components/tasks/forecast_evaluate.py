@@ -93,10 +93,9 @@ def evaluate(params: dict, examples, graph, model_path: str, evaluation, ctx) ->
 
     Returns ``(key metrics, blessed, reasons)``.
     """
-    import keras
-
     from components import plots
     from components.tasks.forecast_data import load_arrays
+    from models import load_model
 
     with open(graph.path("params.json"), encoding="utf-8") as fh:
         p = fm.ForecastParams(**json.load(fh))
@@ -104,7 +103,7 @@ def evaluate(params: dict, examples, graph, model_path: str, evaluation, ctx) ->
     data = load_arrays(pattern, examples.properties)
     data["series"], data["times"] = _meta(pattern)
     windows = data["window"]
-    model = keras.saving.load_model(model_path, compile=False)
+    model = load_model(model_path)
     forecast = fm.inverse(model.predict(data["x"], batch_size=1024, verbose=0), windows, p)
     naive = naive_forecast(windows, p.target_index, p.horizon)
     seasonal = seasonal_naive_forecast(windows, p.target_index, p.horizon, params["seasonal_period"])

@@ -7,31 +7,7 @@ from __future__ import annotations
 import tensorflow as tf
 
 from components.tasks.forecast_math import ForecastParams
-
-
-def _prefix_extreme(idx: tf.Tensor, length: int, reverse: bool) -> tf.Tensor:
-    """Running max (or, with ``reverse``, min from the right) along axis 1 by doubling shifts."""
-    k = 1
-    while k < length:
-        if reverse:
-            pad = tf.fill(tf.concat([tf.shape(idx)[:1], [k], tf.shape(idx)[2:]], 0), length)
-            idx = tf.minimum(idx, tf.concat([idx[:, k:], pad], axis=1))
-        else:
-            pad = tf.fill(tf.concat([tf.shape(idx)[:1], [k], tf.shape(idx)[2:]], 0), -1)
-            idx = tf.maximum(idx, tf.concat([pad, idx[:, :-k]], axis=1))
-        k *= 2
-    return idx
-
-
-def fill_missing(x: tf.Tensor, length: int) -> tf.Tensor:
-    """Forward-fill then back-fill NaNs along axis 1 of ``[B, L, F]``."""
-    nan = tf.math.is_nan(x)
-    steps = tf.broadcast_to(tf.range(length)[None, :, None], tf.shape(x))
-    fwd = _prefix_extreme(tf.where(nan, -1, steps), length, reverse=False)
-    bwd = _prefix_extreme(tf.where(nan, length, steps), length, reverse=True)
-    pick = tf.where(fwd >= 0, fwd, tf.where(bwd < length, bwd, 0))
-    out = tf.experimental.numpy.take_along_axis(x, pick, axis=1)
-    return tf.where((fwd < 0) & (bwd >= length), tf.constant(float("nan"), x.dtype), out)
+from components.tasks.missing_values import fill_missing_tf
 
 
 class ForecastTransform(tf.Module):
@@ -51,7 +27,7 @@ class ForecastTransform(tf.Module):
         self.inverse = tf.function(self._inverse, input_signature=[pred, window])
 
     def _filled(self, window):
-        return fill_missing(tf.cast(window, tf.float64), self.lookback)
+        return fill_missing_tf(tf.cast(window, tf.float64), self.lookback)
 
     def _transform(self, window):
         filled = self._filled(window)

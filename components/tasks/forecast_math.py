@@ -12,6 +12,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from components.tasks.missing_values import fill_missing
+
 
 @dataclass
 class ForecastParams:
@@ -40,19 +42,6 @@ class ForecastParams:
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-
-def fill_missing(x: np.ndarray, axis: int = 1) -> np.ndarray:
-    """Forward-fill then back-fill NaNs along ``axis`` (time)."""
-    x = np.moveaxis(np.asarray(x, dtype=np.float64), axis, -1)
-    n = x.shape[-1]
-    idx = np.where(np.isnan(x), -1, np.arange(n))
-    fwd = np.maximum.accumulate(idx, axis=-1)
-    bwd = np.flip(np.minimum.accumulate(np.flip(np.where(idx < 0, n, idx), -1), -1), -1)
-    pick = np.where(fwd >= 0, fwd, np.where(bwd < n, bwd, 0))
-    out = np.take_along_axis(x, pick, axis=-1)
-    out[(fwd < 0) & (bwd >= n)] = np.nan
-    return np.moveaxis(out, -1, axis)
 
 
 def _features(filled: np.ndarray, p: ForecastParams) -> np.ndarray:
@@ -106,21 +95,6 @@ def series_features(values: np.ndarray, log_returns: list) -> np.ndarray:
         logs = np.concatenate([np.full((1, filled.shape[1]), np.nan),
                                np.diff(np.log(filled), axis=0)])
     return np.where(np.asarray(log_returns), logs, filled)
-
-
-def scaling_stats(moments: dict, scaling: str) -> tuple:
-    """``(center, scale)`` per feature from accumulated count/sum/sumsq/min/max."""
-    n = np.maximum(moments["count"], 1)
-    mean = moments["sum"] / n
-    std = np.sqrt(np.maximum(moments["sumsq"] / n - mean ** 2, 0.0))
-    if scaling == "standard":
-        center, scale = mean, std
-    elif scaling == "minmax":
-        center, scale = moments["min"], moments["max"] - moments["min"]
-    else:
-        center, scale = np.zeros_like(mean), np.ones_like(mean)
-    scale = np.where(scale > 1e-12, scale, 1.0)
-    return center.tolist(), scale.tolist()
 
 
 def make_windows(values: np.ndarray, splits: list, p: ForecastParams, stride: int):

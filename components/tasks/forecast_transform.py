@@ -15,10 +15,11 @@ import os
 import apache_beam as beam
 import numpy as np
 
-from components.exact_sum import exact, to_float
+from components.exact_sum import exact
 from components.example_proto import Example
 from components.split_io import SPLITS, ReadSplits, WriteSplits, finish_splits
 from components.tasks import forecast_math as fm
+from components.tasks.feature_stats import MomentsFn, scaling_stats
 from components.tasks.timeseries_codec import decode
 from pipeline.errors import DataError
 
@@ -28,49 +29,26 @@ def log_return_mask(log_returns, columns) -> list:
     return [bool(log_returns) if isinstance(log_returns, bool) else c in log_returns for c in columns]
 
 
-class MomentsFn(beam.CombineFn):
-    """Per-feature count, sum, sum of squares, min, max, plus the target's mean abs step.
+class ForecastMomentsFn(MomentsFn):
+    """Feature moments plus the target's mean absolute step (the MASE scale)."""
 
-    Each series' sums are added exactly (:mod:`components.exact_sum`), so the result does not
-    depend on the order in which a runner merges the series.
-    """
-
-    def __init__(self, n_features: int):
-        self.n = n_features
+    EXACT = ("abs_step",)
 
     def create_accumulator(self):
-        return {"count": np.zeros(self.n), "sum": [0] * self.n, "sumsq": [0] * self.n,
-                "min": np.full(self.n, np.inf), "max": np.full(self.n, -np.inf),
-                "abs_step": 0, "steps": 0}
+        return {**super().create_accumulator(), "steps": 0}
 
     def add_input(self, acc, item):
         feats, steps = item
-        ok = np.isfinite(feats)
-        acc["count"] += ok.sum(0)
-        for key, terms in (("sum", np.where(ok, feats, 0)), ("sumsq", np.where(ok, feats ** 2, 0))):
-            acc[key] = [a + exact(t) for a, t in zip(acc[key], terms.sum(0))]
-        acc["min"] = np.minimum(acc["min"], np.where(ok, feats, np.inf).min(0, initial=np.inf))
-        acc["max"] = np.maximum(acc["max"], np.where(ok, feats, -np.inf).max(0, initial=-np.inf))
+        acc = super().add_input(acc, feats)
         acc["abs_step"] += exact(np.abs(steps).sum())
         acc["steps"] += len(steps)
         return acc
 
     def merge_accumulators(self, accs):
-        out = self.create_accumulator()
-        for a in accs:
-            for k in ("count", "abs_step", "steps"):
-                out[k] = out[k] + a[k]
-            for k in ("sum", "sumsq"):
-                out[k] = [x + y for x, y in zip(out[k], a[k])]
-            out["min"] = np.minimum(out["min"], a["min"])
-            out["max"] = np.maximum(out["max"], a["max"])
+        accs = list(accs)
+        out = super().merge_accumulators(accs)
+        out["steps"] = sum(a["steps"] for a in accs)
         return out
-
-    def extract_output(self, acc):
-        return {**acc, "sum": np.array([to_float(v) for v in acc["sum"]]),
-                "sumsq": np.array([to_float(v) for v in acc["sumsq"]]),
-                "abs_step": to_float(acc["abs_step"])}
-
 
 def _series_arrays(item, n_features: int):
     """``(series_id, [(split, Record)])`` -> (series_id, times, values [N, F], splits)."""
@@ -93,7 +71,7 @@ def _train_stats_input(series, log_returns, target_index):
 def _params(acc, base: dict, scaling: str) -> dict:
     if acc["steps"] == 0:
         raise DataError("Transform: the train split has too few rows to compute statistics")
-    center, scale = fm.scaling_stats(acc, scaling)
+    center, scale = scaling_stats(acc, scaling)
     return {**base, "center": center, "scale": scale,
             "mase_scale": max(acc["abs_step"] / acc["steps"], 1e-12)}
 
@@ -149,7 +127,7 @@ def run_transform(params: dict, examples, graph, transformed, ctx) -> dict:
                   | "Arrays" >> beam.Map(_series_arrays, len(columns)))
         fitted = (series
                   | "TrainRows" >> beam.Map(_train_stats_input, params["log_returns"], target_index)
-                  | "Analyze" >> beam.CombineGlobally(MomentsFn(len(columns)))
+                  | "Analyze" >> beam.CombineGlobally(ForecastMomentsFn(len(columns)))
                   | "Params" >> beam.Map(_params, base, params["scaling"]))
         fitted | "SaveParams" >> beam.Map(_write_json, graph.path("params.json"))
         windows = series | "Window" >> beam.FlatMap(

@@ -15,27 +15,9 @@ import apache_beam as beam
 
 from components.split_io import SPLITS, WriteSplits, finish_splits
 from components.tasks import csv_records as cr
+from components.tasks.csv_beam import ParseRows
 from components.tasks.timeseries_codec import encode
 from pipeline.errors import DataError
-
-
-class ParseRows(beam.PTransform):
-    """CSV paths -> Records (main output) and Rejected rows (output ``rejected``)."""
-
-    def __init__(self, spec: cr.RowSpec):
-        super().__init__()
-        self.spec = spec
-
-    def expand(self, paths):
-        def tag(item):
-            parsed = cr.parse_row(item, self.spec)
-            if isinstance(parsed, cr.Rejected):
-                yield beam.pvalue.TaggedOutput("rejected", parsed)
-            else:
-                yield parsed
-
-        return (paths | "Read" >> beam.FlatMap(cr.read_rows)
-                | "Parse" >> beam.FlatMap(tag).with_outputs("rejected", main="records"))
 
 
 class CheckSeries(beam.PTransform):

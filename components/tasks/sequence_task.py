@@ -1,0 +1,91 @@
+"""What the two classification tasks share: padded, masked sequences in; class probabilities
+out, for the whole sequence (``classify``) or for every step (``label``)."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from components.split_io import split_pattern
+from components.tasks.base import Task
+
+
+class SequenceTask(Task):
+    """Labeled long CSV, train-split scaling and vocabulary, masked padding, softmax head,
+    cross-entropy loss, accuracy/F1 next to the majority baseline, raw-series serving."""
+
+    def example_gen(self, params, examples, quarantine, ctx):
+        from components.tasks.sequence_gen import generate
+
+        return generate(params, examples, quarantine, ctx)
+
+    def transform(self, params, examples, graph, transformed, ctx):
+        from components.tasks.sequence_transform import run_transform
+
+        return run_transform(params, examples, graph, transformed, ctx)
+
+    def datasets(self, transformed, training):
+        from components.tasks.sequence_data import make_dataset
+
+        props, batch = transformed.properties, training["batch_size"]
+        cache = training["cache_in_memory"]
+        train = make_dataset(split_pattern(transformed.uri, "train"), props, batch, shuffle=True,
+                             shuffle_buffer=training["shuffle_buffer"], seed=training["seed"],
+                             cache=cache)
+        has_eval = props["split_counts"].get("eval", 0) > 0
+        val = (make_dataset(split_pattern(transformed.uri, "eval"), props, batch, cache=cache)
+               if has_eval else None)
+        return train, val
+
+    def build_model(self, model_cfg, transformed, name):
+        from models import build_model
+
+        props = transformed.properties
+        return build_model(model_cfg, (props["steps"], props["n_features"] + 1), self.name,
+                           props["n_classes"], name=name, masked=True)
+
+    def compile_args(self, transformed):
+        return {"loss": "sparse_categorical_crossentropy", "metrics": ["accuracy"]}
+
+    def evaluate(self, params, transformed, graph, model_path, evaluation, ctx):
+        from components.tasks.sequence_evaluate import evaluate
+
+        return evaluate(params, transformed, graph, model_path, evaluation, ctx)
+
+    def server(self, graph, model, params):
+        """The ``tf.Module`` whose ``serve`` function is exported."""
+        raise NotImplementedError
+
+    def export(self, graph, model_path, transformed, path):
+        import tensorflow as tf
+
+        from components import serving_export
+        from components.tasks.sequence_math import SequenceParams
+        from models import load_model
+
+        with open(graph.path("params.json"), encoding="utf-8") as fh:
+            p = SequenceParams(**json.load(fh))
+        model = load_model(model_path)
+        server = self.server(tf.saved_model.load(graph.path("graph")), model, p)
+        per_step = transformed.properties["per_step"]
+        steps = [-1, -1] if per_step else [-1]
+        spec = {"inputs": {"series": {"dtype": "float32", "shape": [-1, -1, p.n_features],
+                                      "columns": p.feature_columns},
+                           "lengths": {"dtype": "int32", "shape": [-1]}},
+                "outputs": {"probabilities": {"dtype": "float32",
+                                              "shape": steps + [len(p.classes)],
+                                              "classes": p.classes},
+                            "labels" if per_step else "label": {"dtype": "string",
+                                                                "shape": steps}},
+                "steps": p.steps}
+        serving_export.save(server, path, spec)
+        return spec
+
+    def example_input(self, transformed):
+        from components.tasks.sequence_data import make_dataset
+
+        pattern = split_pattern(transformed.uri, "test")
+        *_, raw = next(iter(make_dataset(pattern, transformed.properties, 1, with_raw=True)))
+        length = int(raw["length"][0])
+        return {"series": raw["series"].numpy()[:, :length],
+                "lengths": np.array([length], np.int32)}
