@@ -19,6 +19,7 @@ COMPONENT_MODULES = {
 }
 # Optional components: in the pipeline only when the config turns them on.
 OPTIONAL_COMPONENTS = {"Tuner": lambda cfg: cfg.get("tuning") is not None}
+DEFAULT_STAGES = tuple(n for n in COMPONENT_MODULES if n not in OPTIONAL_COMPONENTS)
 
 
 def component_names(cfg: dict) -> tuple:
@@ -52,7 +53,7 @@ def dependencies(modules: dict) -> dict:
     return graph
 
 
-def build_dag(names=tuple(n for n in COMPONENT_MODULES if n not in OPTIONAL_COMPONENTS)) -> list:
+def build_dag(names=DEFAULT_STAGES) -> list:
     """Component modules in an order where every producer runs before its consumers; an
     optional input whose producer is not among ``names`` is left out."""
     modules = {name: load_component(name) for name in names}

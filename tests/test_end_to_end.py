@@ -14,10 +14,8 @@ from components.tasks import forecast_math as fm
 from components.tasks.forecast_data import load_arrays
 from pipeline.artifacts import Artifact
 from pipeline.config import load_config
-from pipeline.dag import COMPONENT_MODULES, OPTIONAL_COMPONENTS
+from pipeline.dag import DEFAULT_STAGES as STAGES
 from pipeline.runner import latest_execution, run_pipeline
-
-STAGES = [n for n in COMPONENT_MODULES if n not in OPTIONAL_COMPONENTS]   # no tuning section
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXAMPLE = os.path.join(ROOT, "examples", "stock_forecast")

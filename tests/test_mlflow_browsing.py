@@ -16,9 +16,7 @@ import urllib.request
 
 import pytest
 
-from pipeline.dag import COMPONENT_MODULES, OPTIONAL_COMPONENTS
-
-STAGES = [n for n in COMPONENT_MODULES if n not in OPTIONAL_COMPONENTS]   # no tuning section
+from pipeline.dag import DEFAULT_STAGES as STAGES
 
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                   "--no-first-run", "--disable-component-update", "--disable-sync"]

@@ -20,7 +20,7 @@ import tensorflow as tf
 
 from components.split_io import split_pattern
 from components.tasks.forecast_data import load_arrays
-from pipeline.config import STAGES
+from pipeline.dag import DEFAULT_STAGES as STAGES
 from pipeline.executions import EXECUTION_FILE, latest_execution
 from pipeline.lock import LOCK_FILE, pipeline_lock
 from tests.forecast_fixtures import ROOT, pipeline_yaml

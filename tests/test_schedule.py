@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 import pytest
 
 from pipeline.airflow_export import dag_file
-from pipeline.config import STAGES
+from pipeline.dag import DEFAULT_STAGES as STAGES
 from pipeline.cron import Cron
 from pipeline.dag import build_dag, dependencies
 from pipeline.errors import ConfigError
