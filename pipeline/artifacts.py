@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 ARTIFACT_TYPES = (
     "Examples", "Quarantine", "TransformGraph", "TransformedExamples",
-    "Model", "Evaluation", "Blessing", "PushedModel",
+    "Model", "Evaluation", "Blessing", "Compression", "PushedModel",
 )
 PROPERTIES_FILE = "artifact.json"
 

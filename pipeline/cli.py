@@ -8,12 +8,13 @@ import sys
 import warnings
 
 from pipeline.config import STAGES
-from pipeline.errors import SeqlineError
+from pipeline.errors import ConfigError, SeqlineError
 
 EPILOG = """examples:
   seqline run examples/stock_forecast/pipeline.yaml
   seqline run pipeline.yaml --from Trainer          # reuse ExampleGen and Transform outputs
   seqline run pipeline.yaml --until Transform       # data stages only
+  seqline compress pipeline.yaml                    # recompress the newest run's model, push
   seqline run pipeline.yaml --beam-arg=--direct_running_mode=multi_processing \\
                             --beam-arg=--direct_num_workers=2
   seqline ui                                        # MLflow UI on the local store
@@ -49,6 +50,13 @@ def _parser() -> argparse.ArgumentParser:
                      help="Beam pipeline option passed through, e.g. --beam-arg=--runner=FlinkRunner "
                           "(repeatable)")
     run.add_argument("--quiet", action="store_true", help="print only errors")
+    compress = sub.add_parser(
+        "compress", help="rerun only the Compressor (and the Pusher) on the newest run",
+        description="Reuse the newest completed outputs of ExampleGen to Evaluator, build and "
+                    "measure the compressed variants again (with the config's current compression "
+                    "section), then push the chosen ones next to the model.")
+    compress.add_argument("config", help="pipeline YAML file")
+    compress.add_argument("--quiet", action="store_true", help="print only errors")
     ui = sub.add_parser("ui", help="start the MLflow UI on the tracking store")
     ui.add_argument("--host", default="127.0.0.1")
     ui.add_argument("--port", type=int, default=5000)
@@ -61,6 +69,18 @@ def _run(args) -> int:
 
     cfg = load_config(args.config)
     run_pipeline(cfg, start=args.start, until=args.until, beam_args=args.beam_arg, quiet=args.quiet)
+    return 0
+
+
+def _compress(args) -> int:
+    from pipeline.config import load_config
+    from pipeline.runner import latest_execution, run_pipeline
+
+    cfg = load_config(args.config)
+    if latest_execution(cfg["pipeline_root"], "Evaluator") is None:
+        raise ConfigError(f"compress: no completed run in {cfg['pipeline_root']}; "
+                           f"run 'seqline run {args.config}' first")
+    run_pipeline(cfg, start="Compressor", quiet=args.quiet)
     return 0
 
 
@@ -88,7 +108,7 @@ def main(argv=None) -> int:
     _quiet_libraries()
     args = _parser().parse_args(argv)
     try:
-        return {"run": _run, "ui": _ui}[args.command](args)
+        return {"run": _run, "compress": _compress, "ui": _ui}[args.command](args)
     except SeqlineError as exc:
         kind = "config error" if exc.exit_code == 2 else "error"
         print(f"seqline: {kind}: {exc}", file=sys.stderr)

@@ -23,7 +23,7 @@ from pipeline.errors import ConfigError
 
 REQUIRED = object()
 MODEL_TYPES = ("simple_rnn", "lstm", "gru", "transformer")
-STAGES = ("ExampleGen", "Transform", "Trainer", "Evaluator", "Pusher")
+STAGES = ("ExampleGen", "Transform", "Trainer", "Evaluator", "Compressor", "Pusher")
 
 
 @dataclass
@@ -80,6 +80,7 @@ COMMON = {
     }),
     "pusher": Section({
         "serving_dir": _f(str, "output/serving", is_path=True),
+        "edge_dir": _f(str, "output/edge", is_path=True, help="where the chosen .tflite goes"),
         "model_name": _f((str, type(None)), None, help="default: the pipeline name"),
         "register": _f(bool, True, help="register in the MLflow Model Registry"),
     }),

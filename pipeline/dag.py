@@ -11,6 +11,7 @@ COMPONENT_MODULES = {
     "Transform": "components.transform",
     "Trainer": "components.trainer",
     "Evaluator": "components.evaluator",
+    "Compressor": "components.compressor",
     "Pusher": "components.pusher",
 }
 
