@@ -14,9 +14,9 @@ MAE = Budget("mae", higher_is_better=False, max_relative_loss=0.03)
 ACCURACY = Budget("accuracy", higher_is_better=True, max_absolute_loss=0.01)
 
 
-def row(name, mae, size, p50=1.0, status="ok"):
+def row(name, mae, size, p50=1.0, status="ok", gzip=0):
     return {"name": name, "target": VARIANTS[name][0], "status": status, "metrics": {"mae": mae},
-            "size_bytes": size, "latency_p50_ms": p50}
+            "size_bytes": size, "gzip_bytes": gzip, "latency_p50_ms": p50}
 
 
 def test_relative_budget_on_a_lower_is_better_metric():
@@ -42,15 +42,20 @@ def test_a_budget_needs_a_non_negative_limit():
         Budget("mae", False, max_relative_loss=-0.1)
 
 
-def test_the_smallest_variant_within_budget_wins_then_the_fastest():
+def test_the_smallest_variant_within_budget_wins_then_the_smaller_gzipped_then_the_fastest():
     rows = [row("tflite_float32", 1.00, 20_000), row("tflite_float16", 1.01, 14_000),
-            row("tflite_int8", 1.02, 9_000, p50=0.30), row("tflite_pruned_int8", 1.02, 9_000, p50=0.20),
+            row("tflite_int8", 1.02, 9_000, p50=0.30, gzip=6_000),
+            row("tflite_pruned_int8", 1.02, 9_000, p50=0.20, gzip=6_000),
             row("tflite_dynamic_int8", 1.50, 5_000)]                 # smallest, but over budget
     choice = select(rows, "edge", MAE, reference=1.0)
     assert choice["variant"] == "tflite_pruned_int8" and not choice["fallback"]
-    assert "smallest then fastest" in choice["reason"]
+    assert "smallest (then fastest)" in choice["reason"]
     assert set(choice["within_budget"]) == {"tflite_float32", "tflite_float16", "tflite_int8",
                                             "tflite_pruned_int8"}
+    rows.append(row("tflite_pruned_clustered_int8", 1.03, 9_000, p50=0.40, gzip=4_000))
+    choice = select(rows, "edge", MAE, reference=1.0)
+    assert choice["variant"] == "tflite_pruned_clustered_int8"
+    assert "smallest (then smallest gzipped)" in choice["reason"]
 
 
 def test_no_variant_within_budget_falls_back_to_the_float_model_with_the_numbers():

@@ -2,7 +2,8 @@
 
 A variant is *within budget* when its primary metric is at most the allowed amount worse than
 the float model's (the ``float32`` SavedModel, measured the same way). Among the variants of a
-target within budget, the smallest on disk is chosen, then the fastest (batch-1 median latency).
+target within budget, the smallest on disk is chosen (between equal sizes, the smaller gzipped),
+then the fastest (batch-1 median latency).
 When no compressed variant of a target is within budget, the target's float model is chosen and
 the selection says so (``fallback``); nothing fails.
 """
@@ -81,7 +82,8 @@ def select(rows: list, target: str, budget: Budget, reference: float) -> dict:
     """The variant to export for ``target``.
 
     ``rows``: one dict per variant with ``name``, ``target``, ``status`` (only ``"ok"`` rows
-    compete), ``metrics`` (holding ``budget.metric``), ``size_bytes`` and ``latency_p50_ms``.
+    compete), ``metrics`` (holding ``budget.metric``), ``size_bytes``, ``gzip_bytes`` (optional)
+    and ``latency_p50_ms``.
     Returns ``{"target", "variant" (None if not even the float model is available), "fallback",
     "within_budget" (names), "reason"}``.
     """
@@ -91,9 +93,9 @@ def select(rows: list, target: str, budget: Budget, reference: float) -> dict:
     names = [r["name"] for r in within]
     compressed = [r for r in within if r["name"] != float_name]
     if compressed:
-        best = min(within, key=lambda r: (r["size_bytes"], r["latency_p50_ms"]))
-        reason = (f"{best['name']}: the smallest{' then fastest' if _ties(within, best) else ''} "
-                  f"of {len(within)} variants within budget ({budget.describe()})")
+        best = min(within, key=lambda r: (r["size_bytes"], r.get("gzip_bytes", 0), r["latency_p50_ms"]))
+        reason = (f"{best['name']}: the smallest{_tie_break(within, best)} of {len(within)} "
+                  f"variants within budget ({budget.describe()})")
         return {"target": target, "variant": best["name"], "fallback": False,
                 "within_budget": names, "reason": reason}
     float_row = next((r for r in ready if r["name"] == float_name), None)
@@ -107,8 +109,13 @@ def select(rows: list, target: str, budget: Budget, reference: float) -> dict:
             "reason": reason + f"; exporting the float model {float_name}"}
 
 
-def _ties(within: list, best: dict) -> bool:
-    return sum(r["size_bytes"] == best["size_bytes"] for r in within) > 1
+def _tie_break(within: list, best: dict) -> str:
+    same = [r for r in within if r["size_bytes"] == best["size_bytes"]]
+    if len(same) == 1:
+        return ""
+    if sum(r.get("gzip_bytes", 0) == best.get("gzip_bytes", 0) for r in same) == 1:
+        return " (then smallest gzipped)"
+    return " (then fastest)"
 
 
 def _loss_text(budget: Budget, reference: float, row: dict) -> str:

@@ -29,7 +29,8 @@ class Skipped(Exception):
 @dataclass
 class EdgeSource:
     """What the LiteRT converter takes for one set of weights: the batch-1 ``tf_keras`` twin of a
-    recurrent model (checked against the Keras 3 model) or the Keras 3 model itself."""
+    recurrent model (checked against the Keras 3 model, saved as a SavedModel: ``model`` is its
+    path) or the Keras 3 model itself."""
 
     model: object
     kind: str
@@ -107,11 +108,11 @@ class VariantBuilder:
         row["note"] = note
 
     def _edge(self, row: dict, weights: str, mode: str) -> None:
-        source = self.source(weights)
-        if mode == "int8":
-            blocker = tflite_export.full_integer_blocker(self._float_ops(source))
+        if mode == "int8":   # the architecture decides: check before pruning or clustering
+            blocker = tflite_export.full_integer_blocker(self._float_ops(self.source("trained")))
             if blocker:
                 raise Skipped(blocker)
+        source = self.source(weights)
         flatbuffer = tflite_export.convert(source.model, mode, self.calibration)
         path = os.path.join(self.folder, "variants", f"{row['name']}.tflite")
         with open(path, "wb") as fh:
@@ -187,7 +188,8 @@ class VariantBuilder:
                 twin, diff = twin_of(model, self.test.x[:TWIN_CHECK_ROWS], batch_size=1)
                 self.reports.setdefault("twin", {})[weights] = {
                     "max_abs_diff": diff, "rows_checked": min(TWIN_CHECK_ROWS, len(self.test.x))}
-                self.sources[weights] = EdgeSource(twin.model, "tf_keras twin (batch 1)", diff)
+                saved = tflite_export.save_twin(twin.model, os.path.join(self.work, f"twin_{weights}"))
+                self.sources[weights] = EdgeSource(saved, "tf_keras twin (batch 1)", diff)
                 self.echo(f"{weights} weights: the batch-1 tf_keras twin matches the Keras 3 "
                           f"model within {diff:.1e} on {min(TWIN_CHECK_ROWS, len(self.test.x))} "
                           "test rows")
