@@ -63,6 +63,7 @@ def run_example(config: str, epochs: int | None, units: int | None, tmp: str) ->
         report = json.load(fh)
     report["parameters"] = result.artifacts[("Trainer", "model")].properties["parameters"]
     report["model_type"] = cfg["model"]["type"]
+    report["seconds"] = result.seconds
     return report
 
 
@@ -99,6 +100,8 @@ def print_report(name: str, config: str, report: dict) -> None:
 
     chosen = {t: s["variant"] for t, s in report["selection"].items()}
     print(f"\n== {name}: {config} ({report['model_type']}, {report['parameters']} parameters) ==")
+    print(f"pipeline {sum(report['seconds'].values()):.0f}s, of which the Compressor "
+          f"{report['seconds']['Compressor']:.0f}s")
     print(format_table(report["rows"], report["budget"]["metric"], chosen))
     print()
     for what, figure, verdict in checks(report):

@@ -72,9 +72,10 @@ def tradeoff(rows: list, metric: str, reference: float, limit: float, path: str)
             if points:
                 ax.scatter([r[key] * scale for r in points], [r["metrics"][metric] for r in points],
                            color=color, label=f"{target} variants", zorder=3)
-            for r in points:
-                ax.annotate(r["name"], (r[key] * scale, r["metrics"][metric]), fontsize=7,
-                            xytext=(4, 3), textcoords="offset points")
+        ordered = sorted(rows, key=lambda r: (r[key], r["metrics"][metric]))
+        for i, r in enumerate(ordered):   # staggered, so labels of coinciding points stay legible
+            ax.annotate(r["name"], (r[key] * scale, r["metrics"][metric]), fontsize=7,
+                        xytext=(4, (3, 12, 21, -10)[i % 4]), textcoords="offset points")
         ax.axhline(reference, color="black", linewidth=0.8, label="float model")
         ax.axhline(limit, color="tab:red", linewidth=0.8, linestyle="--", label="budget limit")
         ax.set_xscale("log")

@@ -10,6 +10,7 @@ output folder) and ``seconds`` (to build and measure it). A variant that cannot 
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from dataclasses import dataclass
 
@@ -34,7 +35,6 @@ class EdgeSource:
 
     model: object
     kind: str
-    twin_diff: float | None = None
     float_ops: list | None = None
 
 
@@ -82,8 +82,18 @@ class VariantBuilder:
         except Exception as exc:   # one variant's failure is reported, the others still run
             first = (str(exc).strip().splitlines() or [""])[0][:300]
             row.update(status="failed", note=f"{type(exc).__name__}: {first}")
+        if row["status"] != "ok":   # no half-written file next to the good ones
+            row.pop("path", None)
+            for leftover in (self._path(name), self._path(name) + ".tflite"):
+                if os.path.isdir(leftover):
+                    shutil.rmtree(leftover)
+                elif os.path.isfile(leftover):
+                    os.remove(leftover)
         row["seconds"] = round(time.time() - started, 2)
         return row
+
+    def _path(self, name: str) -> str:
+        return os.path.join(self.folder, "variants", name)
 
     def _measure(self, row: dict, path: str, runner, inputs) -> None:
         row["path"] = os.path.relpath(path, self.folder)
@@ -99,7 +109,7 @@ class VariantBuilder:
         model, note = serving_variants.build(self.model_path, mode)
         keras_path = os.path.join(self.work, f"{row['name']}.keras")
         model.save(keras_path)
-        path = os.path.join(self.folder, "variants", row["name"])
+        path = self._path(row["name"])
         self.task.export(self.graph, keras_path, self.transformed, path)
         runner = SavedModelRunner(path)
         row["metrics"] = self.task.score(self.test, runner.predict(self.test.serving))
@@ -114,7 +124,7 @@ class VariantBuilder:
                 raise Skipped(blocker)
         source = self.source(weights)
         flatbuffer = tflite_export.convert(source.model, mode, self.calibration)
-        path = os.path.join(self.folder, "variants", f"{row['name']}.tflite")
+        path = self._path(row["name"]) + ".tflite"
         with open(path, "wb") as fh:
             fh.write(flatbuffer)
         row["ops"] = tflite_export.op_names(flatbuffer)
@@ -189,7 +199,7 @@ class VariantBuilder:
                 self.reports.setdefault("twin", {})[weights] = {
                     "max_abs_diff": diff, "rows_checked": min(TWIN_CHECK_ROWS, len(self.test.x))}
                 saved = tflite_export.save_twin(twin.model, os.path.join(self.work, f"twin_{weights}"))
-                self.sources[weights] = EdgeSource(saved, "tf_keras twin (batch 1)", diff)
+                self.sources[weights] = EdgeSource(saved, "tf_keras twin (batch 1)")
                 self.echo(f"{weights} weights: the batch-1 tf_keras twin matches the Keras 3 "
                           f"model within {diff:.1e} on {min(TWIN_CHECK_ROWS, len(self.test.x))} "
                           "test rows")

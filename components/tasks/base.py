@@ -74,6 +74,14 @@ class Task:
         raise NotImplementedError
 
     # ---- Compression hooks (components/compressor.py) -------------------------------------------
+    # To make a task compressible: implement the five hooks below and set
+    # ``supports_compression = True``; give the task's config a section
+    # ``"compression": compression_section({<budget keys>})`` in pipeline/task_configs.py and call
+    # ``check_compression(cfg["compression"])`` from its check. The pruning fine-tune uses
+    # ``compile_args(...)["loss"]``, which must then be a Keras loss name ("mse",
+    # "sparse_categorical_crossentropy"). Edge models of recurrent networks are converted from a
+    # tf_keras twin (components/compression/keras_twin.py: a chain of supported layers, one
+    # input); other networks convert from the Keras 3 model.
 
     supports_compression = False
 
