@@ -87,9 +87,10 @@ def prune(keras_model, tune: FineTune, target_sparsity: float) -> tuple:
     twin, _ = twin_of(keras_model, tune.x[:32], batch_size=None)
     steps = int(np.ceil(len(tune.x) / tune.batch_size)) * tune.epochs
     frequency = max(1, int(steps * PRUNE_FRACTION) // UPDATES)
+    end_step = max(1, min(frequency * UPDATES, steps - 1))   # the last update reaches the target
     schedule = tfmot.sparsity.keras.PolynomialDecay(
         initial_sparsity=0.0, final_sparsity=target_sparsity, begin_step=0,
-        end_step=frequency * UPDATES, frequency=frequency)
+        end_step=end_step, frequency=frequency)
     wrapped_model, names = _wrap_each(
         twin.model, lambda layer: tfmot.sparsity.keras.prune_low_magnitude(layer, pruning_schedule=schedule))
     if not names:
