@@ -23,7 +23,9 @@ setup(
         "rich==15.0.0",
         "scipy==1.17.1",
         "soundfile==0.14.0",
-        "ai-edge-litert==2.3.0",
+        "tf_keras==2.21.0",                       # Compressor: the LSTM twin that TFLite fuses
+        "tensorflow-model-optimization==0.8.1",   # Compressor: pruning and clustering
+        "ai-edge-litert==2.3.0",                  # Compressor: runs the .tflite variants
     ],
     extras_require={
         "test": ["pytest==9.2.0", "jax[cpu]==0.10.2", "pandas==3.1.1"],

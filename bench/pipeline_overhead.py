@@ -52,6 +52,7 @@ PLAIN_PHASES = {  # plain-script phase doing the work of each pipeline stage
     "Transform": "train stats, windows, scaling",
     "Trainer": "build + fit",
     "Evaluator": "predict + MAE",
+    "Compressor": "(disabled here: see compression.py)",
     "Pusher": "(no equivalent)",
 }
 
@@ -329,6 +330,7 @@ def main(argv=None) -> int:
     for cfg in (cfg_plain, cfg_seq):
         cfg["training"]["epochs"] = epochs
         cfg["training"]["early_stopping_patience"] = epochs   # can never fire within `epochs`
+    cfg_seq["compression"]["enabled"] = False   # the plain script does not compress either
 
     warm = warm_up(cfg_plain["training"]["seed"])
     tmp = tempfile.mkdtemp(prefix="seqline-bench-")

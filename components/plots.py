@@ -169,3 +169,30 @@ def labeled_series(values, true, predicted, classes, path: str, title: str) -> s
                for i, c in enumerate(classes)]
     strips.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), title="label")
     return _save(fig, path)
+
+
+def tradeoff(rows: list, metric: str, reference: float, limit: float, path: str) -> str:
+    """The compressed variants' ``metric`` against size on disk and batch-1 latency, with the
+    float model's value and the budget's limit as horizontal lines."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
+    colors = {"gpu": "tab:blue", "edge": "tab:orange"}
+    for ax, key, scale, label in ((axes[0], "size_bytes", 1 / 1024, "size on disk (KB, log)"),
+                                  (axes[1], "latency_p50_ms", 1.0, "batch-1 latency p50 (ms, log)")):
+        for target, color in colors.items():
+            points = [r for r in rows if r["target"] == target]
+            if points:
+                ax.scatter([r[key] * scale for r in points], [r["metrics"][metric] for r in points],
+                           color=color, label=f"{target} variants", zorder=3)
+        ordered = sorted(rows, key=lambda r: (r[key], r["metrics"][metric]))
+        for i, r in enumerate(ordered):   # staggered, so labels of coinciding points stay legible
+            ax.annotate(r["name"], (r[key] * scale, r["metrics"][metric]), fontsize=7,
+                        xytext=(4, (3, 12, 21, -10)[i % 4]), textcoords="offset points")
+        ax.axhline(reference, color="black", linewidth=0.8, label="float model")
+        ax.axhline(limit, color="tab:red", linewidth=0.8, linestyle="--", label="budget limit")
+        ax.set_xscale("log")
+        ax.set(xlabel=label)
+        ax.grid(alpha=0.3)
+    axes[0].set(ylabel=f"test {metric}", title=f"{metric} vs size")
+    axes[1].set(title=f"{metric} vs latency (CPU)")
+    axes[0].legend(fontsize=8)
+    return _save(fig, path)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 ARTIFACT_TYPES = (
     "Examples", "Quarantine", "ExampleStatistics", "Schema", "ExampleAnomalies",
     "TransformGraph", "TransformedExamples", "HyperParameters", "Model", "Evaluation", "Blessing",
-    "PushedModel",
+    "Compression", "PushedModel",
 )
 PROPERTIES_FILE = "artifact.json"
 

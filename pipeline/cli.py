@@ -14,6 +14,7 @@ EPILOG = """examples:
   seqline run examples/stock_forecast/pipeline.yaml
   seqline run pipeline.yaml --from Trainer          # reuse ExampleGen and Transform outputs
   seqline run pipeline.yaml --until Transform       # data stages only
+  seqline compress pipeline.yaml                    # recompress the newest run's model, push
   seqline run pipeline.yaml --beam-arg=--direct_running_mode=multi_processing \\
                             --beam-arg=--direct_num_workers=2
   seqline run pipeline.yaml --no-cache              # rerun every stage
@@ -98,6 +99,13 @@ def _parser() -> argparse.ArgumentParser:
                         help="where to write it (default: seqline_<name>_dag.py here)")
     export.add_argument("--schedule", default=None, metavar="CRON",
                         help="the DAG's schedule (default: none, triggered by hand)")
+    compress = sub.add_parser(
+        "compress", help="rerun only the Compressor (and the Pusher) on the newest run",
+        description="Reuse the newest completed outputs of ExampleGen to Evaluator, build and "
+                    "measure the compressed variants again (with the config's current compression "
+                    "section), then push the chosen ones next to the model.")
+    compress.add_argument("config", help="pipeline YAML file")
+    compress.add_argument("--quiet", action="store_true", help="print only errors")
     ui = sub.add_parser("ui", help="start the MLflow UI on the tracking store")
     ui.add_argument("--host", default="127.0.0.1")
     ui.add_argument("--port", type=int, default=5000)
@@ -196,6 +204,18 @@ def _export(args) -> int:
     return 0
 
 
+def _compress(args) -> int:
+    from pipeline.config import load_config
+    from pipeline.runner import latest_execution, run_pipeline
+
+    cfg = load_config(args.config)
+    if latest_execution(cfg["pipeline_root"], "Evaluator") is None:
+        raise ConfigError(f"compress: no completed run in {cfg['pipeline_root']}; "
+                           f"run 'seqline run {args.config}' first")
+    run_pipeline(cfg, start="Compressor", quiet=args.quiet)
+    return 0
+
+
 def _ui(args) -> int:
     import subprocess
 
@@ -277,9 +297,9 @@ def main(argv=None) -> int:
     _quiet_libraries()
     args = _parser().parse_args(argv)
     try:
-        commands = {"run": _run, "ui": _ui, "serve": _serve, "generate": _generate,
-                    "datasets": _datasets, "transcribe": _transcribe, "schedule": _schedule,
-                    "export": _export}
+        commands = {"run": _run, "compress": _compress, "ui": _ui, "serve": _serve,
+                    "generate": _generate, "datasets": _datasets, "transcribe": _transcribe,
+                    "schedule": _schedule, "export": _export}
         return commands[args.command](args)
     except SeqlineError as exc:
         kind = "config error" if exc.exit_code == 2 else "error"

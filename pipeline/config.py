@@ -24,7 +24,7 @@ from pipeline.errors import ConfigError
 REQUIRED = object()
 MODEL_TYPES = ("simple_rnn", "lstm", "gru", "transformer")
 STAGES = ("ExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "Transform", "Tuner",
-          "Trainer", "Evaluator", "Pusher")   # Tuner: only with a tuning section
+          "Trainer", "Evaluator", "Compressor", "Pusher")   # Tuner: only with a tuning section
 
 
 @dataclass
@@ -96,6 +96,7 @@ COMMON = {
     }, none_if_absent=True),
     "pusher": Section({
         "serving_dir": _f(str, "output/serving", is_path=True),
+        "edge_dir": _f(str, "output/edge", is_path=True, help="where the chosen .tflite goes"),
         "model_name": _f((str, type(None)), None, help="default: the pipeline name"),
         "register": _f(bool, True, help="register in the MLflow Model Registry"),
     }),

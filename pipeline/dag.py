@@ -15,6 +15,7 @@ COMPONENT_MODULES = {
     "Tuner": "components.tuner",
     "Trainer": "components.trainer",
     "Evaluator": "components.evaluator",
+    "Compressor": "components.compressor",
     "Pusher": "components.pusher",
 }
 # Optional components: in the pipeline only when the config turns them on.

@@ -63,6 +63,38 @@ def require_columns(path: str, header: list, wanted: list) -> None:
             raise ConfigError(f"{key}: column '{column}' not in {path} (columns: {', '.join(header)})")
 
 
+def compression_section(budget: dict) -> Section:
+    """The ``compression`` section (components/compressor.py) with the task's ``budget`` keys."""
+    return Section({
+        "enabled": _f(bool, True, help="false: export the float model only"),
+        "targets": _f(list, ["gpu", "edge"], help="gpu (SavedModel) and/or edge (.tflite)"),
+        "variants": _f((list, type(None)), None,
+                       help="variant names to build (components/compression/catalog.py); null: all"),
+        "calibration_samples": _f(int, 256, minimum=1,
+                                  help="train windows that calibrate full-integer quantization"),
+        "latency_runs": _f(int, 200, minimum=10, help="batch-1 calls timed per variant"),
+        "pruning": Section({
+            "target_sparsity": _f(NUM, 0.5, minimum=0.05, maximum=0.95),
+            "epochs": _f(int, 2, minimum=1, help="fine-tune epochs on the train split"),
+            "clusters": _f(int, 16, minimum=2, help="weight clusters per kernel (clustered variant)"),
+        }),
+        "budget": Section(budget),
+    })
+
+
+def check_compression(section: dict, key: str = "compression") -> None:
+    """Targets and variant names must be known."""
+    from components.compression.catalog import TARGETS, VARIANTS
+
+    targets = section["targets"]
+    if not targets or any(t not in TARGETS for t in targets):
+        raise ConfigError(f"{key}.targets: expected a non-empty list of {', '.join(TARGETS)}, "
+                          f"got {targets!r}")
+    for name in section["variants"] or []:
+        if name not in VARIANTS:
+            raise ConfigError(f"{key}.variants: unknown variant {name!r} (known: {', '.join(VARIANTS)})")
+
+
 def check_split(split: dict, key: str = "data.split") -> None:
     if abs(split["train"] + split["eval"] + split["test"] - 1.0) > 1e-6:
         raise ConfigError(f"{key}: train + eval + test must add up to 1")
@@ -103,6 +135,11 @@ FORECAST = {
                                              help="relative MASE increase allowed"),
         }),
     }),
+    "compression": compression_section({
+        "max_relative_mae_increase": _f(NUM, 0.03, minimum=0.0,
+                                        help="a variant's test MAE at most this much above the "
+                                             "float model's (0.03: 3%)"),
+    }),
 }
 
 
@@ -128,6 +165,7 @@ def check_forecast(cfg: dict) -> None:
     check_split(data["split"])
     if cfg["evaluation"]["seasonal_period"] > cfg["transform"]["lookback"]:
         raise ConfigError("evaluation.seasonal_period: must not exceed transform.lookback")
+    check_compression(cfg["compression"])
 
 
 GENERATE = {

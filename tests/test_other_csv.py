@@ -19,12 +19,14 @@ def test_sensor_example_runs_with_sub_second_timestamps_and_several_series(tmp_p
     cfg["pusher"]["serving_dir"] = str(tmp_path / "serving")
     cfg["training"]["epochs"] = 3
     cfg["evaluation"]["blessing"]["max_ratio_to_naive"] = None
+    cfg["compression"]["enabled"] = False   # compression is tested on the stock example
     result = run_pipeline(cfg, quiet=True)
     examples = result.artifacts[("ExampleGen", "examples")].properties
     assert examples["series"] == 3
     assert sum(examples["split_counts"].values()) == 7500
     assert result.artifacts[("ExampleGen", "quarantine")].properties["count"] == 0
     pushed = result.artifacts[("Pusher", "pushed_model")].properties
+    assert pushed["variants"] == {}   # the float model only
     serve = tf.saved_model.load(pushed["path"]).signatures["serving_default"]
     window = np.random.default_rng(0).normal(0, 0.3, (4, 36, 1)).astype("float32")
     forecast = serve(window=tf.constant(window))["forecast"].numpy()

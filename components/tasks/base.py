@@ -4,8 +4,34 @@ The stages (ExampleGen, Transform, Trainer, Evaluator, Pusher) own the artifacts
 logging and the atomic writes; a task supplies the parts that differ between forecasting,
 classification, labeling, generation and speech recognition. Each hook receives the stage's
 ``params`` (its slice of the config) and the artifacts it reads or fills in.
+
+The Compressor (``components/compressor.py``) needs the hooks of the last section; a task that
+implements them sets ``supports_compression = True``. Until then the Compressor passes the float
+model through unchanged (and says so), so a new task works in the pipeline before it compresses.
 """
 from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass
+class SplitArrays:
+    """One split in memory, for the Compressor (see :meth:`Task.compression_data`).
+
+    ``x``: model-space inputs ``[N, ...]`` (float32), exactly what the trained network takes (and
+    what an edge model takes). ``y``: model-space targets ``[N, ...]``, what the task's loss
+    compares the network's output with (used to fine-tune pruned models). ``serving``: the raw
+    inputs of the exported SavedModel's ``serving_default`` signature, ``{input name: [N, ...]}``,
+    row ``i`` being the same example as ``x[i]``. ``extra``: whatever else the task's
+    ``from_model_space`` and ``score`` need (raw windows, labels, lengths...).
+    """
+
+    x: np.ndarray
+    y: np.ndarray
+    serving: dict
+    extra: dict = field(default_factory=dict)
 
 
 class Task:
@@ -46,4 +72,57 @@ class Task:
 
     def example_input(self, transformed):
         """One raw serving input (NumPy), used as the MLflow input example."""
+        raise NotImplementedError
+
+    # ---- Compression hooks (components/compressor.py) -------------------------------------------
+    # To make a task compressible: implement the five hooks below and set
+    # ``supports_compression = True``; give the task's config a section
+    # ``"compression": compression_section({<budget keys>})`` in pipeline/task_configs.py and call
+    # ``check_compression(cfg["compression"])`` from its check. The pruning fine-tune uses
+    # ``compile_args(...)["loss"]``, which must then be a Keras loss name ("mse",
+    # "sparse_categorical_crossentropy"). Edge models of recurrent networks are converted from a
+    # tf_keras twin (components/compression/keras_twin.py: a chain of supported layers, one
+    # input); other networks convert from the Keras 3 model.
+
+    supports_compression = False
+
+    def compression_data(self, transformed, graph, split: str) -> SplitArrays:
+        """The split ``split`` (``train`` or ``test``) of ``transformed`` as :class:`SplitArrays`.
+
+        The test split scores every variant; rows of the train split calibrate full-integer
+        quantization and fine-tune pruned models. Forecast: ``x`` the scaled windows, ``y`` the
+        scaled targets, ``serving`` ``{"window": raw windows}``, ``extra`` the raw targets.
+        """
+        raise NotImplementedError
+
+    def from_model_space(self, data: SplitArrays, outputs: np.ndarray) -> dict:
+        """The network's outputs for ``data.x`` (what an edge model returns) -> the outputs the
+        serving signature returns for ``data.serving``, as ``{output name: array}``; e.g. forecast
+        undoes the scaling (``{"forecast": values in original units}``), classification would
+        return its probabilities (and labels)."""
+        raise NotImplementedError
+
+    def score(self, data: SplitArrays, outputs: dict) -> dict:
+        """The task's metrics (name -> float, in the task's own units) of ``outputs`` (as the
+        serving signature returns them) against ``data``'s targets: the numbers the Evaluator
+        reports, so a variant's score compares with the Evaluator's."""
+        raise NotImplementedError
+
+    def compression_budget(self, budget: dict):
+        """The task's ``compression.budget`` config section -> a
+        :class:`components.compression.selection.Budget`: the primary metric (a key of
+        ``score``'s result), whether higher is better, and the loss allowed against the float
+        model, relative and/or absolute. Forecast: ``Budget("mae", higher_is_better=False,
+        max_relative_loss=budget["max_relative_mae_increase"])``; classification would allow an
+        absolute accuracy drop, speech recognition an absolute CER increase."""
+        raise NotImplementedError
+
+    def edge_metadata(self, graph, transformed) -> dict:
+        """What an app needs beside the ``.tflite`` network to use it, written to the edge
+        ``metadata.json``: ``inputs`` (what each model input holds: columns/features, steps,
+        units, sample rate), ``preprocessing`` (how to turn raw data into model space: fill
+        rule, normalization statistics, feature extraction), ``outputs`` and ``postprocessing``
+        (how to read the output: inverse scaling, decoding), and ``label_map`` (class index ->
+        label, or ``None``). The Compressor adds the tensor shapes, dtypes and quantization, the
+        variant and its metrics. Plain JSON types only."""
         raise NotImplementedError

@@ -1,0 +1,69 @@
+"""Forecast compression hooks: test/train arrays, model-space outputs to original units, scores
+(the Evaluator's metrics) and the edge model's metadata."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from components.split_io import split_pattern
+from components.tasks import forecast_math as fm
+from components.tasks.base import SplitArrays
+from components.tasks.forecast_metrics import forecast_metrics, naive_forecast
+
+
+def read_params(graph) -> fm.ForecastParams:
+    """The transform's parameters saved next to the transform graph."""
+    with open(graph.path("params.json"), encoding="utf-8") as fh:
+        return fm.ForecastParams(**json.load(fh))
+
+
+def split_arrays(transformed, graph, split: str) -> SplitArrays:
+    """Scaled windows and targets, raw windows (the serving input) and raw targets."""
+    from components.tasks.forecast_data import load_arrays
+
+    data = load_arrays(split_pattern(transformed.uri, split), transformed.properties)
+    return SplitArrays(x=data["x"], y=data["y"], serving={"window": data["window"]},
+                       extra={"y_raw": data["y_raw"], "params": read_params(graph)})
+
+
+def from_model_space(data: SplitArrays, outputs: np.ndarray) -> dict:
+    """Scaled predictions -> ``{"forecast": [N, horizon]}`` in original units."""
+    p = data.extra["params"]
+    return {"forecast": fm.inverse(outputs, data.serving["window"], p).astype(np.float32)}
+
+
+def score(data: SplitArrays, outputs: dict) -> dict:
+    """MAE, RMSE, sMAPE, MASE and directional accuracy, as the Evaluator computes them."""
+    p = data.extra["params"]
+    last = naive_forecast(data.serving["window"], p.target_index, p.horizon)[:, 0]
+    return forecast_metrics(data.extra["y_raw"], outputs["forecast"], last, p.mase_scale)
+
+
+def edge_metadata(graph) -> dict:
+    """How to feed the edge model a raw window and read its forecast in original units."""
+    p = read_params(graph)
+    t = p.target_index
+    steps = ["fill missing values forward, then backward, along the window"]
+    if p.any_log:
+        steps.append("for features with log_returns true: x[s] = log(v[s]) - log(v[s-1]); the "
+                     "first step is dropped for every feature")
+    steps += ["x = (x - center) / scale, per feature", "replace values that are not finite by 0"]
+    post = ["value = output * scale + center"]
+    if p.log_returns[t]:
+        post.append("forecast[h] = last filled target value * exp(value[0] + ... + value[h])")
+    else:
+        post.append("forecast = value")
+    return {
+        "inputs": {"x": {"steps": p.steps, "features": p.feature_columns,
+                         "description": "one window of past values, oldest step first"}},
+        "preprocessing": {"raw_window": {"lookback": p.lookback, "columns": p.feature_columns},
+                          "steps": steps,
+                          "log_returns": dict(zip(p.feature_columns, p.log_returns)),
+                          "center": dict(zip(p.feature_columns, p.center)),
+                          "scale": dict(zip(p.feature_columns, p.scale))},
+        "outputs": {"forecast": {"horizon": p.horizon, "column": p.target_column}},
+        "postprocessing": {"steps": post, "center": p.center[t], "scale": p.scale[t],
+                           "log_returns": p.log_returns[t]},
+        "label_map": None,
+    }
