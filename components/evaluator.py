@@ -11,6 +11,7 @@ import json
 import os
 
 from components.tasks import get_task
+from pipeline import fingerprint
 from pipeline.component import ComponentSpec
 
 SPEC = ComponentSpec(
@@ -26,6 +27,17 @@ SPEC = ComponentSpec(
 def parameters(cfg: dict) -> dict:
     return {"task": cfg["task"], **cfg["evaluation"],
             "champion_dir": os.path.join(cfg["pusher"]["serving_dir"], cfg["pusher"]["model_name"])}
+
+
+def cache_inputs(params: dict, inputs: dict) -> dict:
+    """The input artifacts and the champion compared with: pushing a new version invalidates
+    an earlier evaluation."""
+    from components import serving_export
+
+    found = serving_export.versions(params["champion_dir"])
+    return {**{name: a.fingerprint or fingerprint.of_folder(a.uri, a.properties)
+               for name, a in inputs.items()},
+            "champion_version": found[-1] if found else None}
 
 
 def execute(inputs, outputs, params, ctx) -> dict:

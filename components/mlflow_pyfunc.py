@@ -34,8 +34,10 @@ class SavedModelPyfunc(mlflow.pyfunc.PythonModel):
 
 
 def _numpy(tensor) -> np.ndarray:
-    value = tensor.numpy()
-    return np.char.decode(value.astype(bytes), "utf-8") if value.dtype == object else value
+    value = np.asarray(tensor.numpy())   # a scalar string tensor gives bytes
+    if value.dtype == object or value.dtype.kind == "S":
+        return np.char.decode(value.astype(bytes), "utf-8")
+    return value
 
 
 def _schema(specs: dict):

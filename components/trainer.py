@@ -220,6 +220,7 @@ def execute(inputs, outputs, params, ctx) -> dict:
                           hyperparameters={"model": model_cfg, "training": train_cfg},
                           parameters=int(model.count_params()), epochs_run=epochs_run,
                           resumed_after_epoch=resumed[0] if len(resumed) == 1 else resumed,
+                          workers=params["workers"],
                           monitor=monitor, best=float(best), task=params["task"])
     return {f"best_{monitor}": float(best), "epochs_run": epochs_run,
             "train_seconds": round(seconds, 2), "parameters": int(model.count_params())}
