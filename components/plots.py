@@ -27,18 +27,23 @@ def loss_curves(history: dict, path: str) -> str:
     return _save(fig, path)
 
 
-def forecast_vs_actual(times, actual, predicted, naive, path: str, title: str) -> str:
-    """Test-period actual values, the model's forecast and the naive forecast."""
-    fig, ax = plt.subplots(figsize=(10, 4))
-    x = np.arange(len(actual))
-    ax.plot(x, actual, label="actual", color="black", linewidth=1.2)
-    ax.plot(x, naive, label="naive (last value)", color="tab:gray", linewidth=0.8, alpha=0.8)
-    ax.plot(x, predicted, label="model", color="tab:blue", linewidth=1.0)
-    ticks = np.linspace(0, len(x) - 1, num=min(8, len(x)), dtype=int)
-    ax.set_xticks(ticks, [str(times[i])[:10] for i in ticks], rotation=20)
-    ax.set(title=title, ylabel="value")
-    ax.legend()
-    ax.grid(alpha=0.3)
+def forecast_vs_actual(times, actual, predicted, naive, path: str, title: str, zoom: int = 60) -> str:
+    """Test-period actual values, the model's and the naive forecast; the last ``zoom`` steps
+    enlarged below, where the lines can be told apart."""
+    fig, axes = plt.subplots(2, 1, figsize=(10, 6.5))
+    for ax, start in ((axes[0], 0), (axes[1], max(0, len(actual) - zoom))):
+        x = np.arange(start, len(actual))
+        ax.plot(x, actual[start:], label="actual", color="black", linewidth=1.2)
+        ax.plot(x, naive[start:], label="naive (last value)", color="tab:gray", linewidth=0.9,
+                linestyle="--")
+        ax.plot(x, predicted[start:], label="model", color="tab:blue", linewidth=1.0)
+        ticks = np.linspace(start, len(actual) - 1, num=min(8, len(x)), dtype=int)
+        ax.set_xticks(ticks, [str(times[i])[:10] for i in ticks], rotation=20)
+        ax.set(ylabel="value")
+        ax.grid(alpha=0.3)
+    axes[0].set_title(title)
+    axes[1].set_title(f"last {len(actual) - max(0, len(actual) - zoom)} steps")
+    axes[0].legend()
     return _save(fig, path)
 
 
