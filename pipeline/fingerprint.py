@@ -87,22 +87,23 @@ def _parse(path: str) -> ast.Module:
 
 def _imported(node: ast.AST, module: str) -> set:
     """Project module names imported anywhere inside ``node`` (also inside functions)."""
+    is_package = _module_path(module).endswith("__init__.py")
+    package = module if is_package else module.rpartition(".")[0]
     found = set()
-    package = module if _module_path(module) and _module_path(module).endswith("__init__.py") \
-        else module.rpartition(".")[0]
     for sub in ast.walk(node):
         if isinstance(sub, ast.Import):
-            for alias in sub.names:
-                parts = alias.name.split(".")
-                found.update(".".join(parts[:i]) for i in range(1, len(parts) + 1))
+            names = [alias.name for alias in sub.names]
         elif isinstance(sub, ast.ImportFrom):
             base = sub.module or ""
-            if sub.level:
+            if sub.level:                                   # relative import
                 anchor = package.split(".")[:len(package.split(".")) - sub.level + 1]
                 base = ".".join(anchor + ([base] if base else []))
-            parts = base.split(".")
+            names = [base] + [f"{base}.{alias.name}" for alias in sub.names]
+        else:
+            continue
+        for name in names:                                  # a.b.c imports a, a.b and a.b.c
+            parts = name.split(".")
             found.update(".".join(parts[:i]) for i in range(1, len(parts) + 1))
-            found.update(f"{base}.{alias.name}" for alias in sub.names)
     return {name for name in found if _module_path(name)}
 
 

@@ -9,6 +9,7 @@ import csv
 import glob
 import os
 
+from pipeline import spans
 from pipeline.config import NUM, Section
 from pipeline.config import field_spec as _f
 from pipeline.errors import ConfigError
@@ -35,8 +36,6 @@ def span_section() -> Section:
 def data_file(data: dict) -> str:
     """The file whose header the config check reads: the newest selected span's first file,
     or ``data.path`` itself."""
-    from pipeline import spans
-
     if not spans.is_pattern(data["path"]):
         return data["path"]
     return spans.resolve(data["path"], data["spans"])[1][-1]

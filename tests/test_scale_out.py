@@ -11,7 +11,6 @@ import sys
 
 import keras
 import numpy as np
-import pytest
 import yaml
 
 from pipeline.runner import run_pipeline
