@@ -394,11 +394,11 @@ def _check_labeled_columns(data: dict, paths: list, extra: list) -> None:
 
 def check_classify(cfg: dict) -> None:
     data = cfg["data"]
-    paths = [("data.path", data["path"])]
-    if data["test_path"]:
-        paths.append(("data.test_path", data["test_path"]))
-    _check_labeled_columns(data, paths, [("data.series_id_column", data["series_id_column"]),
-                                         ("data.split_column", data["split_column"])])
+    series = ("data.series_id_column", data["series_id_column"])
+    _check_labeled_columns(data, [("data.path", data["path"])],
+                           [series, ("data.split_column", data["split_column"])])
+    if data["test_path"]:   # every series of this file is a test series: no split column
+        _check_labeled_columns(data, [("data.test_path", data["test_path"])], [series])
     if data["split"]["eval"] + data["split"]["test"] >= 1.0:
         raise ConfigError("data.split: eval + test must leave some train series (below 1)")
 

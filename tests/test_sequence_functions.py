@@ -57,6 +57,7 @@ def test_split_column_values_and_the_split_of_a_whole_file():
     bad = lc.parse_labeled_row(item(part="holdout"), spec)
     assert bad.reason == "column 'part': 'holdout' is not train, eval or test"
     assert lc.parse_labeled_row(item(), SPEC, given_split="test").split == "test"
+    assert lc.parse_labeled_row(item(part="train"), spec, given_split="test").split == "test"
 
 
 # --- series checks ----------------------------------------------------------------------------

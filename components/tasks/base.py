@@ -71,7 +71,8 @@ class Task:
         raise NotImplementedError
 
     def example_input(self, transformed):
-        """One raw serving input (NumPy), used as the MLflow input example."""
+        """One raw serving input (a NumPy array, or a dict of them by input name), used as the
+        MLflow input example."""
         raise NotImplementedError
 
     # ---- Compression hooks (components/compressor.py) -------------------------------------------

@@ -57,7 +57,8 @@ def parse_sort_key(text: str, fmt: str | None) -> float:
 def parse_labeled_row(item, spec: LabeledSpec, given_split: str = ""):
     """``(path, row, cells)`` -> LabeledRecord, or Rejected naming the bad field.
 
-    ``given_split`` is the split of every row of the file (``"test"`` for ``data.test_path``).
+    ``given_split`` is the split of every row of the file (``"test"`` for ``data.test_path``);
+    without it the split column, if any, gives the row's split.
     """
     path, number, cells = item
     if "__error__" in cells:
@@ -84,7 +85,7 @@ def parse_labeled_row(item, spec: LabeledSpec, given_split: str = ""):
     if label.lower() in cr.MISSING_TOKENS:
         return cr.Rejected(path, number, f"column '{spec.label_column}': missing label", raw)
     split = given_split
-    if spec.split_column:
+    if spec.split_column and not given_split:
         split = cells[spec.split_column].strip().lower()
         if split not in SPLIT_VALUES:
             return cr.Rejected(path, number, f"column '{spec.split_column}': "

@@ -62,21 +62,26 @@ def position_pieces(checked, fractions: dict):
         yield split, _sequence(kept, start, end)
 
 
-def summarize(pieces: list) -> dict:
-    """Sequences, steps and label counts per split of ``(split, Sequence)`` pairs."""
-    out = {"split_counts": dict.fromkeys(SPLITS, 0), "split_steps": dict.fromkeys(SPLITS, 0),
-           "class_counts": {s: {} for s in SPLITS}}
-    for split, seq in pieces:
+def piece_summary(piece) -> tuple:
+    """``(split, steps, label counts)`` of one ``(split, Sequence)`` pair."""
+    split, seq = piece
+    return split, seq.length, dict(Counter(seq.labels))
+
+
+def summarize(summaries: list) -> dict:
+    """Sequences, steps and label counts per split from :func:`piece_summary` tuples."""
+    out = {"split_counts": dict.fromkeys(SPLITS, 0), "split_steps": dict.fromkeys(SPLITS, 0)}
+    counts = {s: Counter() for s in SPLITS}
+    for split, steps, labels in summaries:
         out["split_counts"][split] += 1
-        out["split_steps"][split] += seq.length
-        counts = Counter(out["class_counts"][split])
-        counts.update(seq.labels)
-        out["class_counts"][split] = dict(sorted(counts.items()))
+        out["split_steps"][split] += steps
+        counts[split].update(labels)
+    out["class_counts"] = {s: dict(sorted(c.items())) for s, c in counts.items()}
     return out
 
 
-def _write_summary(pieces, path, rejected, out_of_order, series):
-    summary = summarize(pieces)
+def _write_summary(summaries, path, rejected, out_of_order, series):
+    summary = summarize(summaries)
     summary.update(rejected=rejected, out_of_order=out_of_order, series=series,
                    rows=sum(summary["split_steps"].values()) + rejected)
     with open(path, "w", encoding="utf-8") as fh:
@@ -131,7 +136,8 @@ def generate(params: dict, examples, quarantine, ctx) -> dict:
         out_of_order = (checked | "OutOfOrder" >> beam.Map(lambda c: c[3])
                         | "SumOutOfOrder" >> beam.CombineGlobally(sum))
         series = checked | "CountSeries" >> beam.combiners.Count.Globally()
-        (pieces | "PieceList" >> beam.combiners.ToList() | "Summary" >> beam.Map(
+        (pieces | "PieceSummary" >> beam.Map(piece_summary)
+         | "PieceList" >> beam.combiners.ToList() | "Summary" >> beam.Map(
             _write_summary, summary_path, rejected=beam.pvalue.AsSingleton(n_rejected),
             out_of_order=beam.pvalue.AsSingleton(out_of_order),
             series=beam.pvalue.AsSingleton(series)))
