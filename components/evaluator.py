@@ -30,14 +30,19 @@ def parameters(cfg: dict) -> dict:
 
 
 def cache_inputs(params: dict, inputs: dict) -> dict:
-    """The input artifacts and the champion compared with: pushing a new version invalidates
-    an earlier evaluation."""
+    """The input artifacts and the champion compared with: a champion other than this very
+    model (newly pushed by another run) invalidates an earlier evaluation."""
     from components import serving_export
 
     found = serving_export.versions(params["champion_dir"])
+    champion = None
+    if found:
+        path = os.path.join(params["champion_dir"], str(found[-1]))
+        source = serving_export.read_metadata(path).get("source_model")
+        champion = None if source == inputs["model"].uri else found[-1]
     return {**{name: a.fingerprint or fingerprint.of_folder(a.uri, a.properties)
                for name, a in inputs.items()},
-            "champion_version": found[-1] if found else None}
+            "champion_version": champion}
 
 
 def execute(inputs, outputs, params, ctx) -> dict:

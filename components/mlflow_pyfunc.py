@@ -63,6 +63,8 @@ def log_and_register(saved_model: str, name: str, example, alias: str = "champio
         loaded.load_context(type("Ctx", (), {"artifacts": {"saved_model": saved_model}})())
         signature = infer_signature(example, loaded.predict(None, example))
         if isinstance(example, dict):   # named inputs: keep the serving signature's free dims
+            example = {k: np.asarray(v).astype(str) if np.asarray(v).dtype == object else v
+                       for k, v in example.items()}
             serve = loaded.serve
             signature = ModelSignature(_schema(serve.structured_input_signature[1]),
                                        _schema(serve.structured_outputs))

@@ -49,6 +49,7 @@ def run_example_pipeline(folder: str) -> Exported:
     cfg["data"]["path"] = os.path.join(EXAMPLE, cfg["data"]["path"])
     cfg["training"]["epochs"] = 1
     cfg["evaluation"]["blessing"] = {"max_ratio_to_naive": None, "max_regression_vs_champion": None}
+    cfg["compression"]["enabled"] = False   # serve the float model alone
     config = os.path.join(folder, "pipeline.yaml")
     with open(config, "w", encoding="utf-8") as fh:
         yaml.safe_dump(cfg, fh)
