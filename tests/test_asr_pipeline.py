@@ -271,7 +271,8 @@ def test_a_rerun_scores_the_pushed_champion_on_the_same_test_clips(run, monkeypa
     tmp, _, _, _ = run
     monkeypatch.chdir(tmp)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp}/mlruns/mlflow.db")
-    result = run_pipeline(load_config(str(tmp / "pipeline.yaml")), start="Evaluator", quiet=True)
+    result = run_pipeline(load_config(str(tmp / "pipeline.yaml")), start="Evaluator", quiet=True,
+                          use_cache=False)   # cached, the Evaluator would not score itself again
     scores = result.artifacts[("Evaluator", "evaluation")].properties["metrics"]
     # the champion is this very model, served from its SavedModel on the raw test waveforms
     assert scores["champion"]["chars"] == scores["model"]["chars"]

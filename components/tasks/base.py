@@ -127,3 +127,19 @@ class Task:
         label, or ``None``). The Compressor adds the tensor shapes, dtypes and quantization, the
         variant and its metrics. Plain JSON types only."""
         raise NotImplementedError
+
+
+def train_eval_datasets(make_dataset, transformed, training: dict, **train_options) -> tuple:
+    """``(train, eval or None)`` from a task's ``make_dataset(pattern, props, batch, ...)``:
+    the train split shuffled (with ``train_options``), both cached as ``training`` says."""
+    from components.split_io import split_pattern
+
+    props, batch = transformed.properties, training["batch_size"]
+    cache = training["cache_in_memory"]
+    train = make_dataset(split_pattern(transformed.uri, "train"), props, batch, shuffle=True,
+                         shuffle_buffer=training["shuffle_buffer"], seed=training["seed"],
+                         cache=cache, **train_options)
+    has_eval = props["split_counts"].get("eval", 0) > 0
+    val = (make_dataset(split_pattern(transformed.uri, "eval"), props, batch, cache=cache)
+           if has_eval else None)
+    return train, val

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 
 from components.split_io import split_pattern
-from components.tasks.base import Task
+from components.tasks.base import Task, train_eval_datasets
 
 
 class ForecastTask(Task):
@@ -27,15 +27,7 @@ class ForecastTask(Task):
     def datasets(self, transformed, training):
         from components.tasks.forecast_data import make_dataset
 
-        props, batch = transformed.properties, training["batch_size"]
-        cache = training["cache_in_memory"]
-        train = make_dataset(split_pattern(transformed.uri, "train"), props, batch, shuffle=True,
-                             shuffle_buffer=training["shuffle_buffer"], seed=training["seed"],
-                             cache=cache)
-        has_eval = props["split_counts"].get("eval", 0) > 0
-        val = (make_dataset(split_pattern(transformed.uri, "eval"), props, batch, cache=cache)
-               if has_eval else None)
-        return train, val
+        return train_eval_datasets(make_dataset, transformed, training)
 
     def build_model(self, model_cfg, transformed, name):
         """The configured model; with a ``lookback`` in ``model_cfg`` (a tuned one) shorter than

@@ -7,7 +7,6 @@ Every eval/test timestamp comes after every train timestamp, across all series.
 """
 from __future__ import annotations
 
-import glob
 import json
 import os
 
