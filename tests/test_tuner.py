@@ -73,7 +73,8 @@ def test_best_hyperparameters_are_the_best_trial_and_the_trainer_uses_them(tuned
 
 def test_time_budget_stops_a_running_trial_and_says_so(tuned, tmp_path):
     _, cfg, result = tuned
-    cfg = {**cfg, "tuning": {**cfg["tuning"], "max_seconds": 1, "epochs": 500}}   # cannot finish
+    cfg = {**cfg, "tuning": {**cfg["tuning"], "max_seconds": 1, "epochs": 500},   # cannot finish
+           "training": {**cfg["training"], "early_stopping_patience": 500}}
     inputs = {name: result.artifacts[("Transform", name)]
               for name in ("transformed_examples", "transform_graph")}
     lines = []
