@@ -35,15 +35,18 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
-CONFIGS = {   # name -> example config (relative to the repository root)
-    "stock": "examples/stock_forecast/pipeline.yaml",
-    "sensor": "examples/sensor_forecast/pipeline.yaml",
+CONFIGS = {   # name -> (example config relative to the repository root, model overrides)
+    "stock": ("examples/stock_forecast/pipeline.yaml", {}),
+    "sensor": ("examples/sensor_forecast/pipeline.yaml", {}),
+    # the example's Transformer converts from Keras 3; the issue's checks are on an LSTM classifier
+    "classify": ("examples/motion_classify/pipeline.yaml", {"type": "lstm", "bidirectional": False}),
 }
 SIZE_TARGET, LATENCY_TARGET = 0.3, 0.5
 
 
-def run_example(config: str, epochs: int | None, units: int | None, tmp: str) -> dict:
-    """Run the pipeline on ``config`` inside ``tmp``; return the Compressor's report."""
+def run_example(config: str, model: dict, epochs: int | None, units: int | None, tmp: str) -> dict:
+    """Run the pipeline on ``config`` (its ``model`` section updated with ``model``) inside
+    ``tmp``; return the Compressor's report."""
     from pipeline.config import load_config
     from pipeline.runner import run_pipeline
 
@@ -52,6 +55,7 @@ def run_example(config: str, epochs: int | None, units: int | None, tmp: str) ->
     cfg["pusher"]["serving_dir"] = os.path.join(tmp, "serving")
     cfg["pusher"]["edge_dir"] = os.path.join(tmp, "edge")
     cfg["evaluation"]["blessing"] = {k: None for k in cfg["evaluation"]["blessing"]}  # compress it
+    cfg["model"].update(model)
     if epochs:
         cfg["training"]["epochs"] = epochs
     if units:
@@ -130,13 +134,13 @@ def main(argv=None) -> int:
         for name in args.only or CONFIGS:
             tmp = tempfile.mkdtemp(prefix=f"seqline-compression-{name}-")
             try:
-                report = run_example(CONFIGS[name], args.epochs, args.units, tmp)
+                report = run_example(*CONFIGS[name], args.epochs, args.units, tmp)
             finally:
                 if args.keep:
                     print(f"kept {tmp}")
                 else:
                     shutil.rmtree(tmp, ignore_errors=True)
-            print_report(name, CONFIGS[name], report)
+            print_report(name, CONFIGS[name][0], report)
     finally:
         if saved_uri is None:
             os.environ.pop("MLFLOW_TRACKING_URI", None)

@@ -52,6 +52,7 @@ PLAIN_PHASES = {  # plain-script phase doing the work of each pipeline stage
     "Transform": "train stats, windows, scaling",
     "Trainer": "build + fit",
     "Evaluator": "predict + MAE",
+    "Tuner": "(no equivalent: hyperparameter search)",
     "Compressor": "(disabled here: see compression.py)",
     "Pusher": "(no equivalent)",
 }
@@ -127,6 +128,7 @@ def run_plain(cfg: dict) -> dict:
     import pandas as pd
 
     from components.tasks import forecast_math as fm
+    from components.tasks.feature_stats import scaling_stats
     from models import build_model
 
     data, tcfg, train_cfg = cfg["data"], cfg["transform"], cfg["training"]
@@ -184,7 +186,7 @@ def run_plain(cfg: dict) -> dict:
         step = step[np.isfinite(step)]
         abs_step += float(step.sum())
         steps += len(step)
-    center, scale = fm.scaling_stats(moments, tcfg["scaling"])
+    center, scale = scaling_stats(moments, tcfg["scaling"])
     p = fm.ForecastParams(feature_columns=columns, target_column=target, log_returns=log_returns,
                           center=center, scale=scale, lookback=tcfg["lookback"],
                           horizon=tcfg["horizon"], mase_scale=max(abs_step / max(steps, 1), 1e-12))
@@ -280,10 +282,10 @@ def _table(cfg_path: str, epochs: int, warm: float, plain: dict, seq: dict) -> s
     lines += [head, "-" * len(head)]
     from pipeline.config import STAGES
 
-    for stage in STAGES:
+    for stage in [s for s in STAGES if s in seq["stages"]]:
         p_s = plain["phases"].get(stage)
         lines.append(f"{stage:<24}{seq['stages'].get(stage, float('nan')):>12.2f}   "
-                     f"{'-' if p_s is None else f'{p_s:.2f}':>9}  {PLAIN_PHASES[stage]}")
+                     f"{'-' if p_s is None else f'{p_s:.2f}':>9}  {PLAIN_PHASES.get(stage, '(no equivalent)')}")
     outside = seq["total"] - sum(seq["stages"].values())
     lines.append(f"{'(outside stages)':<24}{outside:>12.2f}   {'-':>9}  "
                  "MLflow parent run, DAG, setup")

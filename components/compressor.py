@@ -63,6 +63,8 @@ def _edge_metadata(task, inputs: dict, row: dict, selection: dict, reference: di
     return {**task.edge_metadata(inputs["transform_graph"], inputs["transformed_examples"]),
             "variant": row["name"], "description": row["description"],
             "runtime": "LiteRT (ai-edge-litert), TFLite builtin ops only", "batch_size": 1,
+            "state": "call interpreter.reset_all_variables() before every invoke: a fused LSTM "
+                     "keeps its state in variable tensors, and each input is a new sequence",
             "tensors": row["tensors"], "ops": row["ops"], "metrics": row["metrics"],
             "float_model_metrics": reference, "budget": budget.to_dict(),
             "fallback": selection["fallback"], "selection": selection["reason"]}

@@ -18,9 +18,10 @@ class SavedModelPyfunc(mlflow.pyfunc.PythonModel):
         loaded = tf.saved_model.load(context.artifacts["saved_model"])
         self.serve = loaded.signatures["serving_default"]
 
-    def predict(self, context, model_input, params=None):
+    def predict(self, context, model_input: np.ndarray, params=None):
         """One array for a one-input signature, or a dict of arrays by input name; string
-        outputs come back as ``str`` arrays."""
+        outputs come back as ``str`` arrays. (``np.ndarray`` is a hint MLflow infers no schema
+        from: the logged signature describes the input.)"""
         specs = self.serve.structured_input_signature[1]
         if not isinstance(model_input, dict):
             if len(specs) != 1:
@@ -57,7 +58,7 @@ def log_and_register(saved_model: str, name: str, example, alias: str = "champio
     from mlflow.models import ModelSignature, infer_signature
 
     package = os.path.dirname(os.path.abspath(__file__))
-    with warnings.catch_warnings():   # MLflow suggests type hints on predict(); a signature is given
+    with warnings.catch_warnings():   # MLflow advises on signatures and examples: both are given
         warnings.simplefilter("ignore")
         loaded = SavedModelPyfunc()
         loaded.load_context(type("Ctx", (), {"artifacts": {"saved_model": saved_model}})())

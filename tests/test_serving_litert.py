@@ -94,3 +94,29 @@ def test_an_unreadable_tflite_file_is_reported_not_served(tmp_path):
         assert row["state"] == "END" and "version 1 failed to load" in row["status"]["error_message"]
         status, answer = call(url, "POST", "/v1/models/broken:predict", {"instances": [1]})
         assert status == 503 and "has no version loaded" in answer["error"]
+
+
+def test_a_batch_1_lstm_edge_model_answers_every_row_as_a_new_sequence(tmp_path):
+    """The Compressor's edge LSTM (fused kernel, batch-1 signature, state in variable tensors) is
+    served at any batch size, and no row sees the state a previous row left."""
+    from components.compression import tflite_export
+    from components.compression.keras_twin import twin_of
+    from models import build_model
+
+    keras.utils.set_random_seed(5)
+    model = build_model({"type": "lstm", "units": 8, "layers": 1}, (30, 2), "forecast", outputs=1)
+    windows = np.random.default_rng(5).normal(size=(6, 30, 2)).astype("float32")
+    twin, _ = twin_of(model, windows)
+    flatbuffer = tflite_export.convert(tflite_export.save_twin(twin.model, str(tmp_path / "twin")),
+                                       "float32")
+    assert "UNIDIRECTIONAL_SEQUENCE_LSTM" in tflite_export.op_names(flatbuffer)
+    version = tmp_path / "base" / "lstm_edge" / "1"
+    version.mkdir(parents=True)
+    (version / "model.tflite").write_bytes(flatbuffer)
+    with serving_thread(str(tmp_path / "base")) as (url, _):
+        for rows in (windows, windows[::-1], windows[:1]):
+            status, answer = call(url, "POST", "/v1/models/lstm_edge:predict",
+                                  {"instances": rows.tolist()})
+            assert status == 200, answer
+            np.testing.assert_allclose(answer["predictions"], model.predict(rows, verbose=0),
+                                       rtol=1e-4, atol=1e-5)

@@ -6,7 +6,10 @@ rebuilt from the Keras 3 model's config, layer by layer, for models that are a c
 ``SimpleRNN`` / ``LSTM`` / ``GRU`` (also inside ``Bidirectional``), ``Dense``, ``Dropout``,
 ``LayerNormalization`` and seqline's ``PositionalEncoding``, ``TransformerBlock`` (expanded into
 standard ``tf_keras`` layers, so TFMOT can prune its attention and feed-forward kernels) and
-``LastStep``. Anything else raises :class:`TwinError` with the layer's name.
+``LastStep``. A ``Masking`` layer (the padding mask of the classification tasks) is left out:
+TFLite's fused LSTM kernel takes no mask, so the twin reads every step, padded or not, and is
+checked on rows without padding (:func:`check_rows`). Anything else raises :class:`TwinError`
+with the layer's name.
 
 Example:
     >>> twin = build_twin(model, batch_size=1)         # fixed batch: the fused LSTM op needs it
@@ -20,6 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 RECURRENT = ("SimpleRNN", "LSTM", "GRU")
+MASK_OPS = ("NotEqual", "Any")   # how a Keras 3 functional model saves a Masking layer's mask
 TOLERANCE = 1e-5
 
 
@@ -74,6 +78,23 @@ def check_twin(keras_model, twin: Twin, x: np.ndarray, tolerance: float = TOLERA
     return diff
 
 
+def has_padding_mask(keras_model) -> bool:
+    """Whether the model masks padded steps (a ``Masking`` layer, which the twin leaves out)."""
+    return any(layer["class_name"] == "Masking" for layer in keras_model.get_config()["layers"])
+
+
+def check_rows(keras_model, x: np.ndarray) -> np.ndarray:
+    """The rows of ``x`` the twin must reproduce: all of them, or for a model with a padding mask
+    those without a padded step (one whose features are all 0)."""
+    if not has_padding_mask(keras_model):
+        return x
+    rows = x[np.any(x != 0.0, axis=-1).all(axis=-1)]
+    if not len(rows):
+        raise TwinError("every row has padded steps: the tf_keras twin (no padding mask) cannot be "
+                        "checked against the model")
+    return rows
+
+
 def _chain(keras_model) -> list:
     """The model's layer configs, checking that each layer feeds only the next one (a
     ``Sequential`` model is a chain by construction)."""
@@ -82,6 +103,8 @@ def _chain(keras_model) -> list:
     layers = keras_model.get_config()["layers"]
     if isinstance(keras_model, keras.Sequential):
         return layers
+    if has_padding_mask(keras_model):   # the mask's own ops; the chain check below still fails
+        layers = [c for c in layers if c["class_name"] not in MASK_OPS]   # if a layer reads them
     for previous, layer in zip(layers, layers[1:]):
         nodes = layer.get("inbound_nodes") or []
         args = nodes[0]["args"] if len(nodes) == 1 else []
@@ -189,6 +212,8 @@ def build_twin(keras_model, batch_size: int | None = 1, unroll: bool = False) ->
         elif kind == "Dense":
             new = tfk.layers.Dense(c["units"], activation=c["activation"], use_bias=c["use_bias"],
                                    name=name)
+        elif kind == "Masking":
+            continue
         elif kind == "Dropout":
             new = tfk.layers.Dropout(c["rate"], name=name)
         elif kind == "LayerNormalization":
@@ -209,10 +234,11 @@ def build_twin(keras_model, batch_size: int | None = 1, unroll: bool = False) ->
 
 
 def twin_of(keras_model, x_check: np.ndarray, batch_size: int | None = 1, unroll: bool = False) -> tuple:
-    """Build the twin, copy the weights and check it on real inputs; return ``(twin, max diff)``."""
+    """Build the twin, copy the weights and check it on the :func:`check_rows` of real inputs
+    ``x_check``; return ``(twin, max diff)``."""
     twin = build_twin(keras_model, batch_size, unroll)
     copy_weights(keras_model, twin)
-    return twin, check_twin(keras_model, twin, x_check)
+    return twin, check_twin(keras_model, twin, check_rows(keras_model, x_check))
 
 
 def is_recurrent(keras_model) -> bool:

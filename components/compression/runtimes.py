@@ -71,6 +71,7 @@ class LiteRTRunner:
         return ((y.astype(np.float32) - zero) * scale).astype(np.float32)
 
     def _invoke(self, row: np.ndarray) -> np.ndarray:
+        self.interpreter.reset_all_variables()   # a fused LSTM's state would carry over otherwise
         self.interpreter.set_tensor(self.input["index"], row)
         self.interpreter.invoke()
         return self.interpreter.get_tensor(self.output["index"])

@@ -190,19 +190,26 @@ class VariantBuilder:
     def source(self, weights: str) -> EdgeSource:
         """The converter's input for ``weights``: the checked batch-1 twin of a recurrent model,
         the Keras 3 model otherwise."""
-        from components.compression.keras_twin import is_recurrent, twin_of
+        from components.compression.keras_twin import (check_rows, has_padding_mask,
+                                                       is_recurrent, twin_of)
 
         if weights not in self.sources:
             model = self.keras_model(weights)
             if is_recurrent(model):
-                twin, diff = twin_of(model, self.test.x[:TWIN_CHECK_ROWS], batch_size=1)
+                rows = check_rows(model, self.test.x)[:TWIN_CHECK_ROWS]
+                twin, diff = twin_of(model, rows, batch_size=1)
                 self.reports.setdefault("twin", {})[weights] = {
-                    "max_abs_diff": diff, "rows_checked": min(TWIN_CHECK_ROWS, len(self.test.x))}
+                    "max_abs_diff": diff, "rows_checked": len(rows),
+                    "padding_mask_dropped": has_padding_mask(model)}
                 saved = tflite_export.save_twin(twin.model, os.path.join(self.work, f"twin_{weights}"))
                 self.sources[weights] = EdgeSource(saved, "tf_keras twin (batch 1)")
                 self.echo(f"{weights} weights: the batch-1 tf_keras twin matches the Keras 3 "
-                          f"model within {diff:.1e} on {min(TWIN_CHECK_ROWS, len(self.test.x))} "
-                          "test rows")
+                          f"model within {diff:.1e} on {len(rows)} test rows")
+                if has_padding_mask(model) and weights == "trained":
+                    padded = len(self.test.x) - len(check_rows(model, self.test.x))
+                    self.echo(f"the edge model has no padding mask (TFLite's fused LSTM takes "
+                              f"none): it reads all {self.test.x.shape[1]} steps; {padded} of "
+                              f"{len(self.test.x)} test rows are padded and scored as they are")
             else:
                 self.sources[weights] = EdgeSource(model, "Keras 3 model (batch 1)")
         return self.sources[weights]

@@ -163,17 +163,23 @@ def _tf_predict(function) -> Callable[[dict], dict]:
 
 
 def _load_tflite(path: str):
-    """Signatures of a LiteRT model; one interpreter per version, calls serialized by a lock."""
+    """Signatures of a LiteRT model; one interpreter per version, calls serialized by a lock.
+    A model with a batch-1 signature (the Compressor's edge models: a fused LSTM's state is sized
+    for one row) is served at any batch size, one row per invocation."""
     from ai_edge_litert.interpreter import Interpreter
 
     interpreter = Interpreter(model_path=os.path.join(path, TFLITE_FILE))
+    interpreter.allocate_tensors()   # reset_all_variables needs the tensors allocated
     lock = threading.Lock()
     signatures = {}
     for key in interpreter.get_signature_list():
         runner = interpreter.get_signature_runner(key)
-        signatures[key] = Signature(_lite_tensors(runner.get_input_details()),
-                                    _lite_tensors(runner.get_output_details()),
-                                    _lite_predict(runner, lock))
+        inputs = _lite_tensors(runner.get_input_details())
+        outputs = _lite_tensors(runner.get_output_details())
+        one_row = all(info.shape[:1] == (1,) for info in inputs.values())
+        if one_row:
+            inputs, outputs = _any_batch(inputs), _any_batch(outputs)
+        signatures[key] = Signature(inputs, outputs, _lite_predict(interpreter, runner, lock, one_row))
     return interpreter, signatures
 
 
@@ -182,9 +188,21 @@ def _lite_tensors(details: dict) -> dict:
                              d["name"]) for name, d in details.items()}
 
 
-def _lite_predict(runner, lock) -> Callable[[dict], dict]:
+def _any_batch(tensors: dict) -> dict:
+    return {name: TensorInfo(t.dtype, (-1,) + t.shape[1:], t.name) for name, t in tensors.items()}
+
+
+def _lite_predict(interpreter, runner, lock, one_row: bool) -> Callable[[dict], dict]:
+    def call(inputs: dict) -> dict:
+        interpreter.reset_all_variables()   # each call is a new sequence: no LSTM state carried
+        return {name: np.array(value) for name, value in runner(**inputs).items()}
+
     def predict(inputs: dict) -> dict:
         with lock:   # an interpreter runs one call at a time; outputs are copied out under the lock
-            return {name: np.array(value) for name, value in runner(**inputs).items()}
+            if not one_row:
+                return call(inputs)
+            rows = len(next(iter(inputs.values())))
+            results = [call({k: v[i:i + 1] for k, v in inputs.items()}) for i in range(rows)]
+            return {k: np.concatenate([r[k] for r in results]) for k in results[0]}
     return predict
 
