@@ -154,7 +154,8 @@ def validate(stats: dict, schema: dict, baseline: dict | None, max_drift: float 
     for name in observed:
         if name not in schema["features"]:
             add(name, "new_column", f"column not in the schema ({observed[name]['type']}); add it "
-                                    "to the schema file if it is expected")
+                                    "to the schema file if it is expected, or delete the file to "
+                                    "infer the schema again")
     for key, counts in stats["labels"].items():
         known = schema["labels"].get(key)
         if known is None:

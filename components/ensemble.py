@@ -67,13 +67,13 @@ def read_index(model_path: str) -> dict | None:
 def score_candidates(model_path: str, score) -> dict:
     """``{label: score(loaded Keras model)}`` for every candidate of an ensemble run (``{}`` for a
     single model)."""
-    import keras
+    from models import load_model
 
     index = read_index(model_path)
     if index is None:
         return {}
     model_dir = os.path.dirname(model_path)
-    return {label: score(keras.saving.load_model(candidate_path(model_dir, label), compile=False))
+    return {label: score(load_model(candidate_path(model_dir, label)))
             for label in index["losses"]}
 
 

@@ -1,4 +1,6 @@
-"""StatisticsGen: per-feature statistics of the Examples, per split and over all splits.
+"""StatisticsGen: per-feature statistics of the Examples, per split and over all splits (each
+task's records as its ``statistics_view`` shows them: values per step for sequences, a summary per
+clip for audio, per line for text).
 
 Output ``statistics``: ``statistics.json`` (see :mod:`components.data_stats`; ``all`` and one entry
 per split) and ``statistics.png`` (a histogram per numeric feature, also logged to MLflow).
@@ -19,7 +21,7 @@ STATS_FILE = "statistics.json"
 
 
 def parameters(cfg: dict) -> dict:
-    return {}
+    return {"task": cfg["task"]}
 
 
 def load(statistics) -> dict:
@@ -45,11 +47,16 @@ def execute(inputs, outputs, params, ctx) -> dict:
 
     from components import data_stats, plots
     from components.split_io import ReadSplits
+    from components.tasks import get_task
 
     examples, statistics = inputs["examples"], outputs["statistics"]
+    view = get_task(params["task"]).statistics_view(examples)
     os.makedirs(statistics.uri, exist_ok=True)
     with beam.Pipeline(options=ctx.beam_options()) as p:
-        (p | "Read" >> ReadSplits(examples.uri)
+        records = p | "Read" >> ReadSplits(examples.uri)
+        if view is not None:
+            records = records | "View" >> beam.MapTuple(lambda split, data: (split, view(data)))
+        (records
          | "PerSplit" >> beam.CombinePerKey(data_stats.ExampleStatsFn())
          | "AllSplits" >> beam.combiners.ToDict()
          | "Save" >> beam.Map(_save, statistics.path(STATS_FILE)))

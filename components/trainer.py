@@ -127,13 +127,12 @@ def _train_member(task, examples, cfg, train_cfg, name, ctx, backup: str, finish
     """Fit one model, resuming from its checkpoint; an ensemble member is also kept in
     ``finished`` until the whole run ends, so an interrupted run reuses it.
     Returns ``(model, history, monitored metric or None for a reused member)``."""
-    import keras
-
     from components import training_state as ts
+    from models import load_model
 
     if finished and os.path.isfile(finished):
         ctx.echo(f"{prefix}: reusing the member finished by the interrupted run")
-        return keras.saving.load_model(finished), {}, None
+        return load_model(finished), {}, None
     first_epoch = ts.restored_epoch(backup)
     if first_epoch:
         ctx.echo(f"{prefix + ': ' if prefix else ''}resuming after epoch {first_epoch} from the "

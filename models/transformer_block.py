@@ -24,13 +24,17 @@ class TransformerBlock(keras.layers.Layer):
             raise ValueError(f"dropout must be in [0, 1), got {dropout}")
         self.d_model, self.heads, self.ff_units = d_model, heads, ff_units
         self.dropout, self.causal = dropout, causal
-        self.norm1 = keras.layers.LayerNormalization(epsilon=1e-6)
+        # Sub-layers take the block's dtype policy, so a float16 block or a quantized one
+        # (``model.quantize``: a policy map keyed by these names) saves and loads as such.
+        sub = {"dtype": self.dtype_policy}
+        self.norm1 = keras.layers.LayerNormalization(epsilon=1e-6, name="norm1", **sub)
         self.attention = keras.layers.MultiHeadAttention(
-            num_heads=heads, key_dim=max(1, d_model // heads), dropout=dropout)
-        self.norm2 = keras.layers.LayerNormalization(epsilon=1e-6)
-        self.ff1 = keras.layers.Dense(ff_units, activation="gelu")
-        self.ff2 = keras.layers.Dense(d_model)
-        self.drop = keras.layers.Dropout(dropout)
+            num_heads=heads, key_dim=max(1, d_model // heads), dropout=dropout, name="attention",
+            **sub)
+        self.norm2 = keras.layers.LayerNormalization(epsilon=1e-6, name="norm2", **sub)
+        self.ff1 = keras.layers.Dense(ff_units, activation="gelu", name="ff1", **sub)
+        self.ff2 = keras.layers.Dense(d_model, name="ff2", **sub)
+        self.drop = keras.layers.Dropout(dropout, name="drop", **sub)
         self.supports_masking = True
 
     def build(self, input_shape):
@@ -55,5 +59,12 @@ class TransformerBlock(keras.layers.Layer):
         return input_shape
 
     def get_config(self):
-        return {**super().get_config(), "d_model": self.d_model, "heads": self.heads,
-                "ff_units": self.ff_units, "dropout": self.dropout, "causal": self.causal}
+        config = {**super().get_config(), "d_model": self.d_model, "heads": self.heads,
+                  "ff_units": self.ff_units, "dropout": self.dropout, "causal": self.causal}
+        quantized = keras.dtype_policies.DTypePolicyMap(default_policy=self.dtype_policy)
+        for layer in self._flatten_layers(include_self=False):
+            if layer.dtype_policy.quantization_mode is not None:
+                quantized[layer.path] = layer.dtype_policy
+        if len(quantized):   # after model.quantize(): which sub-layers hold quantized weights
+            config["dtype"] = quantized
+        return config

@@ -19,7 +19,7 @@ import soundfile
 import tensorflow as tf
 import yaml
 
-from components import example_gen
+from components import example_gen, statistics_gen
 from components.split_io import SPLITS, split_pattern
 from components.tasks import audio_features
 from components.tasks.asr_data import load_audio
@@ -277,3 +277,20 @@ def test_a_rerun_scores_the_pushed_champion_on_the_same_test_clips(run, monkeypa
     # the champion is this very model, served from its SavedModel on the raw test waveforms
     assert scores["champion"]["chars"] == scores["model"]["chars"]
     assert scores["champion"]["cer"] == pytest.approx(scores["model"]["cer"], abs=0.02)
+
+
+def test_statistics_cover_every_clip_its_length_loudness_and_speaker(corpus, generated, tmp_path):
+    """StatisticsGen reads the audio records through the task's view: one summary per clip."""
+    rows, outputs = generated
+    cfg = validate_config(CONFIG, base_dir=str(corpus[0]))
+    stats = statistics_gen.load(run_executor(statistics_gen, cfg, {"examples": outputs["examples"]},
+                                             str(tmp_path / "stats"))["statistics"])["all"]
+    clips = outputs["examples"].properties["split_counts"]
+    assert stats["num_examples"] == sum(clips.values()) == 41          # 40 + the FLAC copy
+    features = stats["features"]
+    assert set(features) == {"seconds", "rms_dbfs", "peak", "transcript_chars"}
+    durations = [float(r["duration"]) for r in rows]
+    assert min(durations) - 0.01 <= features["seconds"]["min"]
+    assert features["seconds"]["max"] <= max(durations) + 0.01
+    assert -60 < features["rms_dbfs"]["mean"] < 0 and 0 < features["peak"]["max"] <= 1.0
+    assert stats["series"]["count"] == len({r["speaker"] for r in rows})

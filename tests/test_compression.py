@@ -187,3 +187,24 @@ def test_litert_scores_every_row_of_an_lstm_as_a_new_sequence(tmp_path):
     expected = model.predict(x, verbose=0)
     np.testing.assert_allclose(runner.predict(x), expected, atol=1e-5)
     np.testing.assert_allclose(runner.predict(x[::-1]), expected[::-1], atol=1e-5)
+
+
+@pytest.mark.parametrize("mode", ["float16", "int8"])
+def test_a_masked_transformer_classifier_variant_saves_and_loads_as_itself(tmp_path, mode):
+    """The Transformer block passes its dtype policy to its sub-layers and records which ones are
+    quantized, so the gpu variants survive the .keras file the export reads."""
+    from components.compression import serving_variants
+
+    keras.utils.set_random_seed(6)
+    model = build_model({"type": "transformer", "units": 8, "layers": 1, "heads": 2, "ff_units": 16,
+                         "bidirectional": True}, (12, 3), "classify", outputs=3, masked=True)
+    model.save(tmp_path / "model.keras")
+    variant, _ = serving_variants.build(str(tmp_path / "model.keras"), mode)
+    variant.save(tmp_path / "variant.keras")
+    again = keras.saving.load_model(tmp_path / "variant.keras", compile=False)
+    x = np.random.default_rng(6).normal(size=(4, 12, 3)).astype("float32")
+    np.testing.assert_array_equal(again.predict(x, verbose=0), variant.predict(x, verbose=0))
+    dtypes = {w.dtype for w in again.weights}
+    assert ("int8" in dtypes) if mode == "int8" else ("float16" in dtypes)
+    _, diff = twin_of(model, x, batch_size=None)   # mean over steps has a twin too (pruning)
+    assert diff <= 1e-5

@@ -183,3 +183,34 @@ def test_report_lists_each_anomaly_on_its_own_line():
     text = data_schema.report(anomalies, {"price": 0.5}, "spans [3]", "/x/schema.yaml")
     assert text.splitlines()[0] == "1 anomaly in spans [3] (schema: /x/schema.yaml)"
     assert "price" in text.splitlines()[1] and "-999" in text.splitlines()[1]
+
+
+def test_classification_records_are_validated_per_column_with_their_labels(tmp_path):
+    """Sequence records (one per series, values row-major) reach the statistics as one feature
+    per column, the sequence length as its value length, and the label counts; a later batch
+    with a new label or a sign change is an anomaly."""
+    from tests.sequence_fixtures import MOTION_FEATURES, classify_config, motions_slice
+
+    train = motions_slice(tmp_path / "train.csv", "train", 2)
+    test = motions_slice(tmp_path / "test.csv", "test", 1)
+    cfg = classify_config(tmp_path, {"path": train, "test_path": test, "split": {"eval": 0.0}})
+    gen = run_executor(example_gen, cfg, {}, str(tmp_path / "gen"))
+    stats = statistics_gen.load(run_executor(statistics_gen, cfg, {"examples": gen["examples"]},
+                                             str(tmp_path / "stats"))["statistics"])["all"]
+    assert stats["num_examples"] == 12 and set(stats["features"]) == set(MOTION_FEATURES)
+    rows = []
+    for path in (train, test):
+        with open(path) as fh:
+            rows += list(csv.DictReader(fh))
+    for column in MOTION_FEATURES:
+        values = np.array([float(r[column]) for r in rows], np.float32).astype(np.float64)
+        f = stats["features"][column]
+        assert f["count"] == len(rows) == 1200 and f["value_length"] == {"min": 100, "max": 100,
+                                                                          "mean": 100.0}
+        assert f["min"] == values.min() and f["max"] == values.max()
+    assert stats["labels"]["label"] == {"Badminton": 3, "Running": 3, "Standing": 3, "Walking": 3}
+    assert stats["series"]["count"] == 12
+    schema = data_schema.infer(stats, 0.01)
+    later = dict(stats, labels={"label": {**stats["labels"]["label"], "Jumping": 1}})
+    anomalies, _ = data_schema.validate(later, schema, None, None)
+    assert any("Jumping" in str(a) for a in anomalies)

@@ -4,12 +4,12 @@ TFLite fuses only a ``tf_keras`` LSTM into its ``UNIDIRECTIONAL_SEQUENCE_LSTM`` 
 LSTM becomes a ``WHILE`` loop), and TFMOT prunes and clusters only ``tf_keras`` models. The twin is
 rebuilt from the Keras 3 model's config, layer by layer, for models that are a chain of:
 ``SimpleRNN`` / ``LSTM`` / ``GRU`` (also inside ``Bidirectional``), ``Dense``, ``Dropout``,
-``LayerNormalization`` and seqline's ``PositionalEncoding``, ``TransformerBlock`` (expanded into
-standard ``tf_keras`` layers, so TFMOT can prune its attention and feed-forward kernels) and
-``LastStep``. A ``Masking`` layer (the padding mask of the classification tasks) is left out:
-TFLite's fused LSTM kernel takes no mask, so the twin reads every step, padded or not, and is
-checked on rows without padding (:func:`check_rows`). Anything else raises :class:`TwinError`
-with the layer's name.
+``LayerNormalization``, ``GlobalAveragePooling1D`` and seqline's ``PositionalEncoding``,
+``TransformerBlock`` (expanded into standard ``tf_keras`` layers, so TFMOT can prune its attention
+and feed-forward kernels) and ``LastStep``. A ``Masking`` layer (the padding mask of the
+classification tasks) is left out: TFLite's fused LSTM kernel takes no mask, so the twin reads
+every step, padded or not, and is checked on rows without padding (:func:`check_rows`). Anything
+else raises :class:`TwinError` with the layer's name.
 
 Example:
     >>> twin = build_twin(model, batch_size=1)         # fixed batch: the fused LSTM op needs it
@@ -222,6 +222,8 @@ def build_twin(keras_model, batch_size: int | None = 1, unroll: bool = False) ->
             new = _positional_encoding(tfk)(c["max_wavelength"], name=name)
         elif kind == "LastStep":
             new = _last_step(tfk)(name=name)
+        elif kind == "GlobalAveragePooling1D":
+            new = tfk.layers.GlobalAveragePooling1D(name=name)
         elif kind == "TransformerBlock":
             x = _transformer_block(tfk, layer, x, pairs)
             continue

@@ -40,11 +40,11 @@ def _float16(model):
 
 def build(model_path: str, mode: str) -> tuple:
     """``(Keras 3 model, note)`` of variant ``mode`` of the model saved at ``model_path``."""
-    import keras
+    from models import load_model   # registers seqline's layers: this may run without a Trainer
 
     if mode not in SERVING_MODES:
         raise ValueError(f"mode must be one of {', '.join(SERVING_MODES)}, got {mode!r}")
-    model = keras.saving.load_model(model_path, compile=False)
+    model = load_model(model_path)
     if mode == "float32":
         return model, ""
     if mode == "float16":

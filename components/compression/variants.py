@@ -159,12 +159,11 @@ class VariantBuilder:
         return found
 
     def _make_weights(self, weights: str):
-        import keras
-
         from components.compression import pruning
+        from models import load_model
 
         if weights == "trained":
-            return keras.saving.load_model(self.model_path, compile=False)
+            return load_model(self.model_path)
         loss = self.task.compile_args(self.transformed)["loss"]
         if not isinstance(loss, str):
             raise Skipped("the task's loss is not a Keras loss name, which the tf_keras "

@@ -19,6 +19,11 @@ class AsrTask(Task):
 
         return generate(params, examples, quarantine, ctx)
 
+    def statistics_view(self, examples):
+        from components.tasks.statistics_views import audio_view
+
+        return audio_view
+
     def transform(self, params, examples, graph, transformed, ctx):
         from components.tasks.asr_transform import run_transform
 

@@ -44,6 +44,12 @@ class Task:
         """Read raw data into ``examples`` (split TFRecords) and bad records into ``quarantine``."""
         raise NotImplementedError
 
+    def statistics_view(self, examples):
+        """``None`` when the records hold ``feature/<name>`` values (what StatisticsGen reads),
+        else a picklable function turning one serialized record into such an Example (see
+        :mod:`components.tasks.statistics_views`)."""
+        return None
+
     def transform(self, params: dict, examples, graph, transformed, ctx) -> dict:
         """Analyze the train split, write ``transformed`` examples and the ``graph`` SavedModel."""
         raise NotImplementedError

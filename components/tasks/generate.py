@@ -18,6 +18,11 @@ class GenerateTask(Task):
 
         return generate(params, examples, quarantine, ctx)
 
+    def statistics_view(self, examples):
+        from components.tasks.statistics_views import text_view
+
+        return text_view
+
     def transform(self, params, examples, graph, transformed, ctx):
         from components.tasks.text_transform import run_transform
 
@@ -42,15 +47,15 @@ class GenerateTask(Task):
         return evaluate(params, transformed, graph, model_path, evaluation, ctx)
 
     def export(self, graph, model_path, transformed, path):
-        import keras
         import tensorflow as tf
 
         from components import serving_export
         from components.tasks.generate_export import SIGNATURE_SPEC, GenerateServer, start_id
+        from models import load_model
 
         with open(graph.path("params.json"), encoding="utf-8") as fh:
             fitted = json.load(fh)
-        model = keras.saving.load_model(model_path, compile=False)
+        model = load_model(model_path)
         server = GenerateServer(tf.saved_model.load(graph.path("graph")), model, fitted["seq_len"],
                                 start_id(fitted["vocab"]))
         server.serve = server.generate

@@ -105,15 +105,14 @@ def evaluate(params: dict, examples, graph, model_path: str, evaluation, ctx) ->
 
     Returns ``(key metrics, blessed, reasons)``.
     """
-    import keras
-
     from components import plots
     from components.tasks.text_data import load_arrays
+    from models import load_model
 
     with open(graph.path("params.json"), encoding="utf-8") as fh:
         fitted = json.load(fh)
     data = load_arrays(split_pattern(examples.uri, "test"), examples.properties)
-    model = keras.saving.load_model(model_path, compile=False)
+    model = load_model(model_path)
     bits, hits = predicted_bits(model, data["x"], data["y"])
     unigram = np.asarray(fitted["unigram"])
     unigram_hits = data["y"] == int(unigram.argmax())

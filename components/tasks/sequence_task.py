@@ -19,6 +19,13 @@ class SequenceTask(Task):
 
         return generate(params, examples, quarantine, ctx)
 
+    def statistics_view(self, examples):
+        from functools import partial
+
+        from components.tasks.statistics_views import sequence_view
+
+        return partial(sequence_view, feature_columns=examples.properties["feature_columns"])
+
     def transform(self, params, examples, graph, transformed, ctx):
         from components.tasks.sequence_transform import run_transform
 
