@@ -27,6 +27,7 @@ from pipeline.artifacts import Artifact
 from pipeline.component import Context
 from pipeline.config import load_config, validate_config
 from pipeline.errors import ConfigError, DataError
+from tests.sequence_fixtures import write_csv
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MSFT = os.path.join(ROOT, "examples", "stock_forecast", "data", "msft_daily.csv")
@@ -42,14 +43,6 @@ def msft():
     with open(MSFT, newline="", encoding="utf-8") as fh:
         rows = list(csv.reader(fh))
     return rows[0], [list(r) for r in rows[1:N_ROWS + 1]]
-
-
-def write_csv(path, header, rows) -> str:
-    with open(path, "w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(header)
-        writer.writerows(rows)
-    return str(path)
 
 
 def config(folder, csv_name="data.csv", **data) -> dict:

@@ -195,7 +195,8 @@ class VariantBuilder:
         if weights not in self.sources:
             model = self.keras_model(weights)
             if is_recurrent(model):
-                rows = check_rows(model, self.test.x)[:TWIN_CHECK_ROWS]
+                unpadded = check_rows(model, self.test.x)
+                rows = unpadded[:TWIN_CHECK_ROWS]
                 twin, diff = twin_of(model, rows, batch_size=1)
                 self.reports.setdefault("twin", {})[weights] = {
                     "max_abs_diff": diff, "rows_checked": len(rows),
@@ -205,7 +206,7 @@ class VariantBuilder:
                 self.echo(f"{weights} weights: the batch-1 tf_keras twin matches the Keras 3 "
                           f"model within {diff:.1e} on {len(rows)} test rows")
                 if has_padding_mask(model) and weights == "trained":
-                    padded = len(self.test.x) - len(check_rows(model, self.test.x))
+                    padded = len(self.test.x) - len(unpadded)
                     self.echo(f"the edge model has no padding mask (TFLite's fused LSTM takes "
                               f"none): it reads all {self.test.x.shape[1]} steps; {padded} of "
                               f"{len(self.test.x)} test rows are padded and scored as they are")

@@ -6,11 +6,13 @@ classification, labeling, generation and speech recognition. Each hook receives 
 ``params`` (its slice of the config) and the artifacts it reads or fills in.
 
 The Compressor (``components/compressor.py``) needs the hooks of the last section; a task that
-implements them sets ``supports_compression = True``. Until then the Compressor passes the float
-model through unchanged (and says so), so a new task works in the pipeline before it compresses.
+has them names the module implementing them in ``compression_module``. Until then the Compressor
+passes the float model through unchanged (and says so), so a new task works in the pipeline
+before it compresses.
 """
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -82,8 +84,10 @@ class Task:
         raise NotImplementedError
 
     # ---- Compression hooks (components/compressor.py) -------------------------------------------
-    # To make a task compressible: implement the five hooks below and set
-    # ``supports_compression = True``; give the task's config a section
+    # To make a task compressible: write a module with the functions ``split_arrays``,
+    # ``from_model_space``, ``score``, ``budget`` and ``edge_metadata`` (the hooks below, same
+    # arguments; e.g. components/tasks/forecast_compression.py), name it in
+    # ``compression_module``; give the task's config a section
     # ``"compression": compression_section({<budget keys>})`` in pipeline/task_configs.py and call
     # ``check_compression(cfg["compression"])`` from its check. The pruning fine-tune uses
     # ``compile_args(...)["loss"]``, which must then be a Keras loss name ("mse",
@@ -91,7 +95,14 @@ class Task:
     # tf_keras twin (components/compression/keras_twin.py: a chain of supported layers, one
     # input); other networks convert from the Keras 3 model.
 
-    supports_compression = False
+    compression_module: str | None = None
+
+    @property
+    def supports_compression(self) -> bool:
+        return self.compression_module is not None
+
+    def _compression(self):
+        return importlib.import_module(self.compression_module)
 
     def compression_data(self, transformed, graph, split: str) -> SplitArrays:
         """The split ``split`` (``train`` or ``test``) of ``transformed`` as :class:`SplitArrays`.
@@ -100,20 +111,20 @@ class Task:
         quantization and fine-tune pruned models. Forecast: ``x`` the scaled windows, ``y`` the
         scaled targets, ``serving`` ``{"window": raw windows}``, ``extra`` the raw targets.
         """
-        raise NotImplementedError
+        return self._compression().split_arrays(transformed, graph, split)
 
     def from_model_space(self, data: SplitArrays, outputs: np.ndarray) -> dict:
         """The network's outputs for ``data.x`` (what an edge model returns) -> the outputs the
         serving signature returns for ``data.serving``, as ``{output name: array}``; e.g. forecast
         undoes the scaling (``{"forecast": values in original units}``), classification would
         return its probabilities (and labels)."""
-        raise NotImplementedError
+        return self._compression().from_model_space(data, outputs)
 
     def score(self, data: SplitArrays, outputs: dict) -> dict:
         """The task's metrics (name -> float, in the task's own units) of ``outputs`` (as the
         serving signature returns them) against ``data``'s targets: the numbers the Evaluator
         reports, so a variant's score compares with the Evaluator's."""
-        raise NotImplementedError
+        return self._compression().score(data, outputs)
 
     def compression_budget(self, budget: dict):
         """The task's ``compression.budget`` config section -> a
@@ -122,7 +133,7 @@ class Task:
         model, relative and/or absolute. Forecast: ``Budget("mae", higher_is_better=False,
         max_relative_loss=budget["max_relative_mae_increase"])``; classification would allow an
         absolute accuracy drop, speech recognition an absolute CER increase."""
-        raise NotImplementedError
+        return self._compression().budget(budget)
 
     def edge_metadata(self, graph, transformed) -> dict:
         """What an app needs beside the ``.tflite`` network to use it, written to the edge
@@ -132,7 +143,7 @@ class Task:
         (how to read the output: inverse scaling, decoding), and ``label_map`` (class index ->
         label, or ``None``). The Compressor adds the tensor shapes, dtypes and quantization, the
         variant and its metrics. Plain JSON types only."""
-        raise NotImplementedError
+        return self._compression().edge_metadata(graph, transformed)
 
 
 def train_eval_datasets(make_dataset, transformed, training: dict, **train_options) -> tuple:

@@ -79,33 +79,7 @@ class ForecastTask(Task):
         serving_export.save(server, path, spec)
         return spec
 
-    supports_compression = True
-
-    def compression_data(self, transformed, graph, split):
-        from components.tasks.forecast_compression import split_arrays
-
-        return split_arrays(transformed, graph, split)
-
-    def from_model_space(self, data, outputs):
-        from components.tasks.forecast_compression import from_model_space
-
-        return from_model_space(data, outputs)
-
-    def score(self, data, outputs):
-        from components.tasks.forecast_compression import score
-
-        return score(data, outputs)
-
-    def compression_budget(self, budget):
-        from components.compression.selection import Budget
-
-        return Budget("mae", higher_is_better=False,
-                      max_relative_loss=budget["max_relative_mae_increase"])
-
-    def edge_metadata(self, graph, transformed):
-        from components.tasks.forecast_compression import edge_metadata
-
-        return edge_metadata(graph)
+    compression_module = "components.tasks.forecast_compression"
 
     def example_input(self, transformed):
         from components.tasks.forecast_data import make_dataset

@@ -40,7 +40,15 @@ def score(data: SplitArrays, outputs: dict) -> dict:
     return forecast_metrics(data.extra["y_raw"], outputs["forecast"], last, p.mase_scale)
 
 
-def edge_metadata(graph) -> dict:
+def budget(section: dict):
+    """At most ``max_relative_mae_increase`` more test MAE than the float model."""
+    from components.compression.selection import Budget
+
+    return Budget("mae", higher_is_better=False,
+                  max_relative_loss=section["max_relative_mae_increase"])
+
+
+def edge_metadata(graph, transformed) -> dict:
     """How to feed the edge model a raw window and read its forecast in original units."""
     p = read_params(graph)
     t = p.target_index

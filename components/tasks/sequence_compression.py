@@ -75,9 +75,17 @@ def score(data: SplitArrays, outputs: dict) -> dict:
     return {"accuracy": report["accuracy"], "macro_f1": report["macro_f1"]}
 
 
-def edge_metadata(graph, per_step: bool) -> dict:
+def budget(section: dict):
+    """At most ``max_drop`` below the float model's ``metric`` (accuracy or macro-F1)."""
+    from components.compression.selection import Budget
+
+    return Budget(section["metric"], higher_is_better=True, max_absolute_loss=section["max_drop"])
+
+
+def edge_metadata(graph, transformed) -> dict:
     """How to turn a raw series into the edge model's input and read its output."""
     p = read_params(graph)
+    per_step = transformed.properties["per_step"]
     unit = "window" if per_step else "series"
     steps = [f"take {p.steps} steps of the {unit} (a shorter one: pad the end, see below)",
              "fill missing values forward, then backward, along the valid steps",

@@ -80,32 +80,7 @@ class SequenceTask(Task):
         serving_export.save(server, path, spec)
         return spec
 
-    supports_compression = True
-
-    def compression_data(self, transformed, graph, split):
-        from components.tasks.sequence_compression import split_arrays
-
-        return split_arrays(transformed, graph, split)
-
-    def from_model_space(self, data, outputs):
-        from components.tasks.sequence_compression import from_model_space
-
-        return from_model_space(data, outputs)
-
-    def score(self, data, outputs):
-        from components.tasks.sequence_compression import score
-
-        return score(data, outputs)
-
-    def compression_budget(self, budget):
-        from components.compression.selection import Budget
-
-        return Budget(budget["metric"], higher_is_better=True, max_absolute_loss=budget["max_drop"])
-
-    def edge_metadata(self, graph, transformed):
-        from components.tasks.sequence_compression import edge_metadata
-
-        return edge_metadata(graph, transformed.properties["per_step"])
+    compression_module = "components.tasks.sequence_compression"
 
     def example_input(self, transformed):
         from components.tasks.sequence_data import make_dataset
