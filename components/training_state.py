@@ -69,6 +69,11 @@ class ResumableTraining(keras.callbacks.BackupAndRestore):
         self.history = {}
         self.resumed_from = 0
 
+    # Checkpoints are per epoch only. BackupAndRestore's batch hook (a no-op then) would still
+    # make Keras wait for every step's logs instead of dispatching steps asynchronously, which
+    # cost a GPU up to 30% of its throughput; the base class's default hook keeps async dispatch.
+    on_train_batch_end = keras.callbacks.Callback.on_train_batch_end
+
     # -- randomness ------------------------------------------------------------------------------
     def on_epoch_begin(self, epoch, logs=None):
         weights = {id(w) for w in self.model.weights}
