@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import glob
 import gzip
+import json
 import os
 import struct
 
@@ -59,24 +60,27 @@ def shard_file(uri: str, split: str, shard: int, shards: int) -> str:
     return os.path.join(uri, f"Split-{split}-{shard:05d}-of-{shards:05d}.tfrecord.gz")
 
 
-def _write_shard(uri: str, shards: int, split_shard: tuple, records) -> str:
-    """Write one shard's records sorted by key (then bytes), through a temporary file."""
+def _write_shard(uri: str, shards: int, split_shard: tuple, records) -> tuple:
+    """Write one shard's records sorted by key (then bytes), through a temporary file; return
+    ``(split, records written)``."""
     split, shard = split_shard
     path = shard_file(uri, split, shard, shards)
     tmp = f"{os.path.dirname(path)}/.{os.path.basename(path)}.tmp-{os.getpid()}"
     os.makedirs(uri, exist_ok=True)
     with open(tmp, "wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0,
                                                 compresslevel=6) as gz:
-        for _, data in sorted(records):
+        records = sorted(records)
+        for _, data in records:
             gz.write(tfrecord_frame(data))
     os.replace(tmp, path)
-    return path
+    return split, len(records)
 
 
 class WriteSplits(beam.PTransform):
     """Write ``(split, sort key, serialized example)`` elements (or ``(split, serialized
     example)``, sorted by the bytes) under ``uri``: ``shards`` gzipped TFRecord files per split,
-    each sorted by key; call :func:`finish_splits` afterwards.
+    each sorted by key; call :func:`finish_splits` afterwards. Outputs ``(split, records written)``
+    per shard written (see :class:`SaveSplitCounts`).
 
     The output is byte-identical whatever the runner, worker count or bundle order: an element's
     shard comes from a hash of its bytes, records are sorted, and gzip headers carry no name or
@@ -98,6 +102,27 @@ class WriteSplits(beam.PTransform):
                 | "GroupByShard" >> beam.GroupByKey()
                 | "WriteShard" >> beam.MapTuple(lambda key, records: _write_shard(
                     uri, shards, key, records)))
+
+
+def _save_counts(written, path: str) -> None:
+    counts = {}
+    for split, n in written:
+        counts[split] = counts.get(split, 0) + n
+    with open(path, "w", encoding="utf-8") as fh:
+        json.dump(counts, fh, indent=2, sort_keys=True)
+
+
+class SaveSplitCounts(beam.PTransform):
+    """Write ``{split: records}`` from :class:`WriteSplits`' output to the JSON file ``path``
+    (splits that received nothing are left out)."""
+
+    def __init__(self, path: str):
+        super().__init__()
+        self.path = path
+
+    def expand(self, written):
+        return (written | "AllShards" >> beam.combiners.ToList()
+                | "Save" >> beam.Map(_save_counts, self.path))
 
 
 def finish_splits(uri: str, splits=SPLITS, shards: int = 1) -> None:

@@ -17,7 +17,7 @@ import numpy as np
 
 from components.exact_sum import exact
 from components.example_proto import Example
-from components.split_io import SPLITS, ReadSplits, WriteSplits, finish_splits
+from components.split_io import SPLITS, ReadSplits, SaveSplitCounts, WriteSplits, finish_splits
 from components.tasks import forecast_math as fm
 from components.tasks.feature_stats import MomentsFn, scaling_stats
 from components.tasks.timeseries_codec import decode
@@ -132,11 +132,8 @@ def run_transform(params: dict, examples, graph, transformed, ctx) -> dict:
         fitted | "SaveParams" >> beam.Map(_write_json, graph.path("params.json"))
         windows = series | "Window" >> beam.FlatMap(
             _encode_windows, beam.pvalue.AsSingleton(fitted), params["stride"])
-        windows | "Write" >> WriteSplits(transformed.uri)
-        (windows | "SplitNames" >> beam.Map(lambda w: w[0])
-         | "Count" >> beam.combiners.Count.PerElement()
-         | "CountDict" >> beam.combiners.ToDict()
-         | "SaveCounts" >> beam.Map(_write_json, counts_path))
+        (windows | "Write" >> WriteSplits(transformed.uri)
+         | "SaveCounts" >> SaveSplitCounts(counts_path))
     finish_splits(transformed.uri)
     with open(graph.path("params.json"), encoding="utf-8") as fh:
         fitted_params = fm.ForecastParams(**json.load(fh))

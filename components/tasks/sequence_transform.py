@@ -22,7 +22,7 @@ import apache_beam as beam
 import numpy as np
 from tensorflow.core.example import example_pb2
 
-from components.split_io import SPLITS, ReadSplits, WriteSplits, finish_splits
+from components.split_io import SPLITS, ReadSplits, SaveSplitCounts, WriteSplits, finish_splits
 from components.tasks import sequence_math as sm
 from components.tasks.feature_stats import MomentsFn, scaling_stats
 from components.tasks.sequence_codec import decode
@@ -154,10 +154,8 @@ def run_transform(params: dict, examples, graph, transformed, ctx) -> dict:
         fitted | "SaveParams" >> beam.Map(_write_json, graph.path("params.json"))
         encode = encode_windows if per_step else encode_series
         encoded = seqs | "Encode" >> beam.FlatMap(encode, beam.pvalue.AsSingleton(fitted))
-        encoded | "Write" >> WriteSplits(transformed.uri)
-        (encoded | "SplitNames" >> beam.Keys() | "Count" >> beam.combiners.Count.PerElement()
-         | "CountDict" >> beam.combiners.ToDict()
-         | "SaveCounts" >> beam.Map(_write_json, counts_path))
+        (encoded | "Write" >> WriteSplits(transformed.uri)
+         | "SaveCounts" >> SaveSplitCounts(counts_path))
         (seqs | "Notes" >> beam.Map(sequence_notes, beam.pvalue.AsSingleton(fitted), per_step)
          | "NoteList" >> beam.combiners.ToList()
          | "SaveNotes" >> beam.Map(lambda notes: _write_json(summarize_notes(notes), notes_path)))

@@ -17,7 +17,7 @@ import apache_beam as beam
 import numpy as np
 from tensorflow.core.example import example_pb2
 
-from components.split_io import SPLITS, ReadSplits, WriteSplits, finish_splits
+from components.split_io import SPLITS, ReadSplits, SaveSplitCounts, WriteSplits, finish_splits
 from components.tasks import text_math as tm
 from components.tasks.text_gen import decode_line
 from pipeline.errors import DataError
@@ -79,10 +79,8 @@ def run_transform(params: dict, examples, graph, transformed, ctx) -> dict:
         fitted | "SaveParams" >> beam.Map(_write_json, graph.path("params.json"))
         windows = (lines | "BySplit" >> beam.GroupByKey()
                    | "Window" >> beam.FlatMap(encode_windows, beam.pvalue.AsSingleton(fitted)))
-        windows | "Write" >> WriteSplits(transformed.uri)
-        (windows | "SplitNames" >> beam.Keys() | "Count" >> beam.combiners.Count.PerElement()
-         | "CountDict" >> beam.combiners.ToDict()
-         | "SaveCounts" >> beam.Map(_write_json, counts_path))
+        (windows | "Write" >> WriteSplits(transformed.uri)
+         | "SaveCounts" >> SaveSplitCounts(counts_path))
     finish_splits(transformed.uri)
     with open(graph.path("params.json"), encoding="utf-8") as fh:
         fitted = json.load(fh)

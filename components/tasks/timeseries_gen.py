@@ -51,37 +51,38 @@ def generate(params: dict, examples, quarantine, ctx) -> dict:
         rejected = ((parsed.rejected, checked | "SeriesRejects" >> beam.FlatMap(lambda c: c[1]))
                     | "AllRejects" >> beam.Flatten())
         bounds = (kept | "Stamps" >> beam.Map(lambda r: r.timestamp)
-                  | "Distinct" >> beam.Distinct()
-                  | "AllStamps" >> beam.combiners.ToList()
+                  | "AllStamps" >> beam.combiners.ToSet()
                   | "Bounds" >> beam.Map(cr.split_boundaries, params["split"]))
         keyed = kept | "AssignSplit" >> beam.Map(
             lambda r, b: (cr.split_of(r.timestamp, b), r), b=beam.pvalue.AsSingleton(bounds))
-        (keyed | "Encode" >> beam.MapTuple(
-            lambda split, r: (split, (r.series_id, r.timestamp), encode(r, columns)))
-         | "Write" >> WriteSplits(examples.uri))
+        written = (keyed
+                   | "Encode" >> beam.MapTuple(
+                       lambda split, r: (split, (r.series_id, r.timestamp), encode(r, columns)))
+                   | "Write" >> WriteSplits(examples.uri))
         (rejected | "RejectList" >> beam.combiners.ToList()
          | "WriteQuarantine" >> beam.Map(cr.write_quarantine, quarantine.path("quarantine.csv")))
-        counts = keyed | "SplitNames" >> beam.Keys() | "CountSplits" >> beam.combiners.Count.PerElement()
-        n_rejected = rejected | "CountRejects" >> beam.combiners.Count.Globally()
-        out_of_order = (checked | "OutOfOrder" >> beam.Map(lambda c: c[2])
-                        | "SumOutOfOrder" >> beam.CombineGlobally(sum))
-        series = checked | "CountSeries" >> beam.combiners.Count.Globally()
+        tallies = ((written,   # (split, rows) per shard
+                    rejected | "RejectTally" >> beam.Map(lambda r: ("rejected", 1)),
+                    checked | "SeriesTally" >> beam.FlatMap(
+                        lambda c: [("series", 1), ("out_of_order", c[2])]))
+                   | "AllTallies" >> beam.Flatten() | "Tally" >> beam.CombinePerKey(sum))
         (p | "Once" >> beam.Create([None]) | "Summary" >> beam.Map(
-            _write_summary, summary_path, counts=beam.pvalue.AsDict(counts),
-            rejected=beam.pvalue.AsSingleton(n_rejected), out_of_order=beam.pvalue.AsSingleton(out_of_order),
-            series=beam.pvalue.AsSingleton(series), bounds=beam.pvalue.AsSingleton(bounds, default_value=None)))
+            _write_summary, summary_path, tallies=beam.pvalue.AsDict(tallies),
+            bounds=beam.pvalue.AsSingleton(bounds, default_value=None)))
     finish_splits(examples.uri)
     with open(summary_path, encoding="utf-8") as fh:
         summary = json.load(fh)
     return _finish(summary, params, examples, quarantine, ctx)
 
 
-def _write_summary(_, path, counts, rejected, out_of_order, series, bounds):
-    splits = {s: counts.get(s, 0) for s in SPLITS}
+def _write_summary(_, path, tallies, bounds):
+    """``tallies``: rows per split, ``rejected`` rows, ``series`` and ``out_of_order`` rows."""
+    splits = {s: tallies.get(s, 0) for s in SPLITS}
+    rejected = tallies.get("rejected", 0)
     with open(path, "w", encoding="utf-8") as fh:
-        json.dump({"split_counts": splits, "rejected": rejected, "out_of_order": out_of_order,
-                   "series": series, "rows": sum(splits.values()) + rejected,
-                   "split_boundaries": bounds}, fh)
+        json.dump({"split_counts": splits, "rejected": rejected,
+                   "out_of_order": tallies.get("out_of_order", 0), "series": tallies.get("series", 0),
+                   "rows": sum(splits.values()) + rejected, "split_boundaries": bounds}, fh)
 
 
 def _finish(summary: dict, params: dict, examples, quarantine, ctx) -> dict:
