@@ -98,6 +98,25 @@ def test_a_transformer_converts_from_keras_3_with_builtin_ops_only():
     assert not [op for op in ops if op.startswith("CUSTOM:")]
 
 
+def test_stripped_names_leave_a_smaller_model_that_answers_the_same_by_its_signature():
+    import tensorflow as tf
+    from ai_edge_litert.interpreter import Interpreter
+
+    model = build_model({"type": "lstm", "units": 8, "layers": 1, "dropout": 0.0}, (12, 3),
+                        "forecast", outputs=2)
+    twin, _ = twin_of(model, np.zeros((1, 12, 3), np.float32), batch_size=1)
+    named = tf.lite.TFLiteConverter.from_keras_model(twin.model).convert()
+    stripped = tflite_export.strip_names(named)
+    assert len(stripped) < len(named) - 500
+    x = np.random.default_rng(0).normal(size=(1, 12, 3)).astype(np.float32)
+    answers = []
+    for flatbuffer in (named, stripped):
+        runner = Interpreter(model_content=flatbuffer).get_signature_runner()
+        answers.append(runner(**{next(iter(runner.get_input_details())): x}))
+    assert list(answers[0]) == list(answers[1])
+    np.testing.assert_array_equal(*[next(iter(a.values())) for a in answers])
+
+
 def test_flex_and_custom_ops_are_refused_and_while_loops_get_no_full_integer():
     with pytest.raises(tflite_export.ConversionError, match="CUSTOM:FlexMatMul"):
         tflite_export.check_builtin_only(["ADD", "CUSTOM:FlexMatMul"])

@@ -74,7 +74,23 @@ def convert(model, mode: str, calibration: np.ndarray | None = None) -> bytes:
     except Exception as exc:   # the converter raises many types; report its first line
         raise ConversionError(f"{mode} conversion failed: {str(exc).strip().splitlines()[0][:300]}") from exc
     check_builtin_only(op_names(flatbuffer))
-    return flatbuffer
+    return strip_names(flatbuffer)
+
+
+def strip_names(flatbuffer: bytes) -> bytes:
+    """``flatbuffer`` without its tensor, subgraph and model names (about 1 KB of a small LSTM's
+    9): the signatures keep their input and output names, which is what apps call them by."""
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    model = flatbuffer_utils.convert_bytearray_to_object(bytearray(flatbuffer))
+    if any(buffer.offset for buffer in model.buffers):   # weights stored after the flatbuffer
+        return flatbuffer
+    model.description = None
+    for subgraph in model.subgraphs:
+        subgraph.name = None
+        for tensor in subgraph.tensors:
+            tensor.name = None
+    return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
 
 
 def op_names(flatbuffer: bytes) -> list:
