@@ -97,7 +97,7 @@ def _encode(item, fitted: dict):
     if split == "test":
         f["audio"].bytes_list.value.append(to_pcm16(clip.samples))
         f["sample_rate"].int64_list.value.append(clip.sample_rate)
-    return (split, ex.SerializeToString(), frames, len(labels), max_stride,
+    return (split, ex.SerializeToString(deterministic=True), frames, len(labels), max_stride,
             len(clip.transcript) - len(labels))
 
 

@@ -42,7 +42,7 @@ def encode(clip: Clip) -> bytes:
     f["audio"].bytes_list.value.append(to_pcm16(clip.samples))
     f["sample_rate"].int64_list.value.append(clip.sample_rate)
     put_meta(f, clip)
-    return ex.SerializeToString()
+    return ex.SerializeToString(deterministic=True)
 
 
 def decode(data: bytes) -> Clip:

@@ -36,7 +36,7 @@ def encode(seq: Sequence) -> bytes:
     f["meta/start"].int64_list.value.append(seq.start)
     f["meta/first_row"].int64_list.value.append(seq.first_row)
     f["meta/file"].bytes_list.value.append(seq.file.encode())
-    return ex.SerializeToString()
+    return ex.SerializeToString(deterministic=True)
 
 
 def decode(data: bytes, n_features: int) -> Sequence:

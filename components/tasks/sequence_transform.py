@@ -68,7 +68,7 @@ def _example(x, y, w, raw, length, labels, series_id, piece_start, start, piece_
     f["meta/piece_start"].int64_list.value.append(int(piece_start))
     f["meta/start"].int64_list.value.append(int(start))
     f["meta/piece_length"].int64_list.value.append(int(piece_length))
-    return ex.SerializeToString()
+    return ex.SerializeToString(deterministic=True)
 
 
 def encode_series(item, params: dict):

@@ -31,7 +31,7 @@ def sequence_view(data: bytes, feature_columns: list) -> bytes:
         g[f"feature/{column}"].float_list.value.extend(values[:, i])
     g["label"].bytes_list.value.extend(f["labels"].bytes_list.value)
     g["meta/series_id"].bytes_list.value.extend(f["meta/series_id"].bytes_list.value)
-    return out.SerializeToString()
+    return out.SerializeToString(deterministic=True)
 
 
 def audio_view(data: bytes) -> bytes:
@@ -48,7 +48,7 @@ def audio_view(data: bytes) -> bytes:
     g["feature/peak"].float_list.value.append(float(np.abs(samples).max()) if len(samples) else 0.0)
     g["feature/transcript_chars"].int64_list.value.append(len(clip.transcript))
     g["meta/series_id"].bytes_list.value.append(clip.speaker.encode())
-    return out.SerializeToString()
+    return out.SerializeToString(deterministic=True)
 
 
 def text_view(data: bytes) -> bytes:
@@ -56,4 +56,4 @@ def text_view(data: bytes) -> bytes:
     text = _features(data)["text"].bytes_list.value[0].decode("utf-8")
     out = example_pb2.Example()
     out.features.feature["feature/characters"].int64_list.value.append(len(text))
-    return out.SerializeToString()
+    return out.SerializeToString(deterministic=True)

@@ -62,7 +62,7 @@ def encode_line(line: TextLine) -> bytes:
     f["meta/file"].bytes_list.value.append(line.file.encode())
     f["meta/line"].int64_list.value.append(line.line)
     f["meta/offset"].int64_list.value.append(line.offset)
-    return ex.SerializeToString()
+    return ex.SerializeToString(deterministic=True)
 
 
 def decode_line(data: bytes) -> TextLine:

@@ -55,7 +55,7 @@ def encode_windows(item, fitted: dict):
         f = ex.features.feature
         f["ids"].int64_list.value.extend(ids[start:start + seq_len + 1].tolist())
         f["text"].bytes_list.value.append(text[start:start + seq_len + 1].encode("utf-8"))
-        yield split, ex.SerializeToString()
+        yield split, ex.SerializeToString(deterministic=True)
 
 
 def _write_json(obj, path):
