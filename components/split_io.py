@@ -67,9 +67,9 @@ def _write_shard(uri: str, shards: int, split_shard: tuple, records) -> tuple:
     path = shard_file(uri, split, shard, shards)
     tmp = f"{os.path.dirname(path)}/.{os.path.basename(path)}.tmp-{os.getpid()}"
     os.makedirs(uri, exist_ok=True)
+    records = sorted(records)
     with open(tmp, "wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0,
                                                 compresslevel=6) as gz:
-        records = sorted(records)
         for _, data in records:
             gz.write(tfrecord_frame(data))
     os.replace(tmp, path)
@@ -84,7 +84,8 @@ class WriteSplits(beam.PTransform):
 
     The output is byte-identical whatever the runner, worker count or bundle order: an element's
     shard comes from a hash of its bytes, records are sorted, and gzip headers carry no name or
-    time.
+    time. That needs the same record to be the same bytes in every process: serialize protos with
+    ``SerializeToString(deterministic=True)`` (map fields otherwise come in a per-process order).
     """
 
     def __init__(self, uri: str, shards: int = 1):
