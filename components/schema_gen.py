@@ -2,7 +2,8 @@
 
 On the first run (no schema file yet) it infers a schema from the statistics and saves it to
 ``validation.schema`` (default ``<pipeline_root>/schema.yaml``), where the user may edit it. Later
-runs use that file as it is: its content, not the statistics, is then what the cache is keyed on,
+runs use that file as it is (unless it lists no feature while the statistics have some: a file
+from a version without statistics for the task, which checks nothing, is inferred again): its content, not the statistics, is then what the cache is keyed on,
 so new data does not rerun SchemaGen and an edited schema does.
 
 Output ``schema``: ``schema.yaml`` (a copy of the schema in force).
@@ -40,9 +41,14 @@ def execute(inputs, outputs, params, ctx) -> dict:
     from components import data_schema, statistics_gen
 
     path, schema_out = params["schema_path"], outputs["schema"]
+    stats = statistics_gen.load(inputs["statistics"])["all"]
     inferred = not os.path.isfile(path)
+    if not inferred and stats["features"] and not data_schema.load(path)["features"]:
+        # written by a version whose statistics saw no feature of this task: it checks nothing
+        ctx.echo(f"{path} lists no feature (a schema from before this task had statistics); "
+                 "inferring it again")
+        inferred = True
     if inferred:
-        stats = statistics_gen.load(inputs["statistics"])["all"]
         spans = inputs["statistics"].properties.get("spans")
         source = f"{stats['num_examples']} examples" + (f" (spans {spans})" if spans else "")
         data_schema.write(path, data_schema.render(

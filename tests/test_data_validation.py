@@ -214,3 +214,23 @@ def test_classification_records_are_validated_per_column_with_their_labels(tmp_p
     later = dict(stats, labels={"label": {**stats["labels"]["label"], "Jumping": 1}})
     anomalies, _ = data_schema.validate(later, schema, None, None)
     assert any("Jumping" in str(a) for a in anomalies)
+
+
+def test_a_schema_file_listing_no_feature_is_inferred_again(msft_stats, tmp_path):
+    """A schema written when this task's statistics had no features checks nothing: SchemaGen
+    infers it again (and keeps a file that lists features as it is)."""
+    from components import schema_gen
+    from pipeline.artifacts import Artifact
+    from pipeline.component import Context
+
+    _, _, statistics = msft_stats
+    path = tmp_path / "schema.yaml"
+    data_schema.write(str(path), data_schema.render({"features": {}}, "an older version"))
+    params = {"schema_path": str(path), "max_missing_fraction": 0.01}
+    echoed = []
+    out = {"schema": Artifact("Schema", str(tmp_path / "out1"))}
+    metrics = schema_gen.execute({"statistics": statistics}, out, params, Context(echo=echoed.append))
+    assert metrics == {"features": 2, "inferred": True}
+    assert any("lists no feature" in line for line in echoed)
+    out = {"schema": Artifact("Schema", str(tmp_path / "out2"))}
+    assert schema_gen.execute({"statistics": statistics}, out, params, Context())["inferred"] is False
