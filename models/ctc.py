@@ -125,6 +125,24 @@ def build_ctc_model(model_cfg: dict, n_features: int, vocabulary_size: int,
     return keras.Model({"features": features, "lengths": lengths}, outputs, name=name)
 
 
+@keras.saving.register_keras_serializable(package="seqline")
+class AllFrames(keras.layers.Layer):
+    """``features [batch, frames, channels]`` -> ``lengths [batch]``: every frame is valid (one
+    unpadded clip per call)."""
+
+    def call(self, features):
+        return ops.full((ops.shape(features)[0],), ops.shape(features)[1], dtype="int32")
+
+
+def edge_network(model: keras.Model) -> keras.Model:
+    """``model`` with one input, the frames of one unpadded clip (``lengths`` is their count):
+    what an edge runtime calls, clip by clip. Outputs the same logits."""
+    n_features = model.get_layer("features").output.shape[-1]
+    features = keras.Input((None, n_features), name="features")
+    return keras.Model(features, model({"features": features, "lengths": AllFrames()(features)}),
+                       name=f"{model.name}_edge")
+
+
 def load_ctc_model(path: str) -> keras.Model:
     """A saved CTC model (``.keras``); importing this module registers its custom layers."""
     return keras.saving.load_model(path, compile=False)

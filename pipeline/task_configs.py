@@ -344,6 +344,11 @@ ASR = {
                                              help="relative CER increase allowed"),
         }),
     }),
+    "compression": compression_section({
+        "max_cer_increase": _f(NUM, 0.02, minimum=0.0, maximum=1.0,
+                               help="a variant's test CER at most this above the float model's "
+                                    "(0.02: two points)"),
+    }),
 }
 
 
@@ -355,6 +360,7 @@ def check_generate(cfg: dict) -> None:
 
 
 def check_asr(cfg: dict) -> None:
+    check_compression(cfg["compression"])
     data = cfg["data"]
     if os.path.isdir(data["path"]):
         transcripts = os.path.join(data["path"], data["transcript_file"])

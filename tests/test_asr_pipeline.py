@@ -50,7 +50,9 @@ CONFIG = {
               "beam_width": 4},
     "training": {"epochs": 2, "batch_size": 8},
     "evaluation": {"worst_errors": 5, "blessing": {"must_beat_baseline": False}},
-    "pusher": {"serving_dir": "output/serving"},
+    "compression": {"variants": ["float32", "float16", "tflite_float32", "tflite_dynamic_int8",
+                                 "tflite_int8"], "latency_runs": 10},
+    "pusher": {"serving_dir": "output/serving", "edge_dir": "output/edge"},
 }
 
 
@@ -265,6 +267,42 @@ def test_exported_model_transcribes_new_audio_in_a_fresh_process(run):
                           str(tmp / "corpus" / "bad" / "truncated.wav")],
                          env=env, capture_output=True, text=True, timeout=300)
     assert bad.returncode == 1 and "truncated.wav: corrupt WAV" in bad.stderr
+
+
+def test_speech_variants_are_scored_on_the_test_clips_and_the_edge_network_takes_any_length(run):
+    """Every variant gets CER/WER on the same clips in its own runtime; the edge network (frames
+    of one clip, any length, builtin ops) matches the Keras model decoded the same way."""
+    from components.tasks.asr_compression import greedy_text, split_arrays
+    from models.ctc import load_ctc_model
+
+    tmp, _, outputs, stdout = run
+    root = str(tmp / "output" / "pipeline")
+    compression = Artifact.load(os.path.join(latest_execution(root, "Compressor"), "compression"))
+    with open(compression.path("report.json")) as fh:
+        rows = {r["name"]: r for r in json.load(fh)["rows"]}
+    assert {n: r["status"] for n, r in rows.items()} == {
+        "float32": "ok", "float16": "ok", "tflite_float32": "ok", "tflite_dynamic_int8": "ok",
+        "tflite_int8": "skipped"}
+    assert "WHILE loop" in rows["tflite_int8"]["note"]
+    edge = rows["tflite_float32"]
+    assert edge["tensors"]["input"]["shape"] == [1, -1, 24]
+    assert "WHILE" in edge["ops"] and not [op for op in edge["ops"] if op.startswith("CUSTOM:")]
+
+    graph = Artifact.load(os.path.join(outputs["Transform"], "transform_graph"))
+    examples = Artifact.load(os.path.join(outputs["Transform"], "transformed_examples"))
+    test = split_arrays(examples, graph, "test")
+    assert len(test.x) == len(test.serving["waveform"]) == len(test.extra["transcripts"]) > 0
+    model = load_ctc_model(os.path.join(outputs["Trainer"], "model", "model.keras"))
+    hyps = [greedy_text(model({"features": f[None], "lengths": np.array([len(f)])})[0],
+                        test.extra["vocabulary"]) for f in test.x]
+    assert edge["metrics"]["cer"] == pytest.approx(
+        error_rates(test.extra["transcripts"], hyps)["cer"], abs=0.02)
+    chosen = compression.properties["selection"]["edge"]["variant"]
+    with open(tmp / "output" / "edge" / "digits_test" / "1" / "metadata.json") as fh:
+        metadata = json.load(fh)
+    assert metadata["variant"] == chosen and metadata["inputs"]["features"]["sample_rate"] == 16000
+    assert set(metadata["label_map"].values()) == set(test.extra["vocabulary"])
+    assert f"exported the edge variant {chosen}" in stdout
 
 
 def test_a_rerun_scores_the_pushed_champion_on_the_same_test_clips(run, monkeypatch):

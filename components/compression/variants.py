@@ -187,14 +187,18 @@ class VariantBuilder:
         return model
 
     def source(self, weights: str) -> EdgeSource:
-        """The converter's input for ``weights``: the checked batch-1 twin of a recurrent model,
-        the Keras 3 model otherwise."""
+        """The converter's input for ``weights``: the task's edge network if it has one, the
+        checked batch-1 twin of a recurrent model, the Keras 3 model otherwise."""
         from components.compression.keras_twin import (check_rows, has_padding_mask,
                                                        is_recurrent, twin_of)
 
         if weights not in self.sources:
             model = self.keras_model(weights)
-            if is_recurrent(model):
+            network = self.task.edge_network(model)
+            if network is not None:
+                self.sources[weights] = EdgeSource(network, "the task's Keras 3 edge network "
+                                                            "(batch 1, any length)")
+            elif is_recurrent(model):
                 unpadded = check_rows(model, self.test.x)
                 rows = unpadded[:TWIN_CHECK_ROWS]
                 twin, diff = twin_of(model, rows, batch_size=1)

@@ -13,6 +13,7 @@ class AsrTask(Task):
 
     name = "asr"
     loss_label = "CTC loss (nats per clip)"
+    compression_module = "components.tasks.asr_compression"
 
     def example_gen(self, params, examples, quarantine, ctx):
         from components.tasks.audio_gen import generate

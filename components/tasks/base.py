@@ -93,7 +93,9 @@ class Task:
     # ``compile_args(...)["loss"]``, which must then be a Keras loss name ("mse",
     # "sparse_categorical_crossentropy"). Edge models of recurrent networks are converted from a
     # tf_keras twin (components/compression/keras_twin.py: a chain of supported layers, one
-    # input); other networks convert from the Keras 3 model.
+    # input); other networks convert from the Keras 3 model. A module may also define
+    # ``edge_network(model)``: the one-input Keras 3 network to convert instead (e.g. speech:
+    # the frames of one clip, of any length).
 
     compression_module: str | None = None
 
@@ -134,6 +136,12 @@ class Task:
         max_relative_loss=budget["max_relative_mae_increase"])``; classification would allow an
         absolute accuracy drop, speech recognition an absolute CER increase."""
         return self._compression().budget(budget)
+
+    def edge_network(self, model):
+        """The one-input Keras 3 network to convert for the edge in place of ``model`` (no twin),
+        or ``None`` (the default: the twin of a recurrent model, else the model itself)."""
+        make = getattr(self._compression(), "edge_network", None)
+        return None if make is None else make(model)
 
     def edge_metadata(self, graph, transformed) -> dict:
         """What an app needs beside the ``.tflite`` network to use it, written to the edge
