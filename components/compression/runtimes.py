@@ -50,9 +50,9 @@ class SavedModelRunner:
         """``(call on 1 row, call on 64 rows)`` of the first rows of ``inputs`` (64 calls of one
         row each for a signature without a batch dimension)."""
         if self._per_row(inputs):
+            rows = len(next(iter(inputs.values())))
             return (lambda: self._call_row(inputs, 0)), (
-                lambda: [self._call_row(inputs, i % len(inputs[next(iter(self.specs))]))
-                         for i in range(64)])
+                lambda: [self._call_row(inputs, i % rows) for i in range(64)])
         feed = {name: inputs[name][:64] for name in self.specs}
         if len(next(iter(feed.values()))) < 64:
             feed = {k: np.resize(v, (64,) + v.shape[1:]) for k, v in feed.items()}
