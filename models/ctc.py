@@ -139,7 +139,8 @@ def edge_network(model: keras.Model) -> keras.Model:
     what an edge runtime calls, clip by clip. Outputs the same logits."""
     n_features = model.get_layer("features").output.shape[-1]
     features = keras.Input((None, n_features), name="features")
-    return keras.Model(features, model({"features": features, "lengths": AllFrames()(features)}),
+    logits = model({"features": features, "lengths": AllFrames()(features)})
+    return keras.Model(features, keras.layers.Identity(name="logits")(logits),
                        name=f"{model.name}_edge")
 
 

@@ -303,6 +303,11 @@ def test_speech_variants_are_scored_on_the_test_clips_and_the_edge_network_takes
     assert metadata["variant"] == chosen and metadata["inputs"]["features"]["sample_rate"] == 16000
     assert set(metadata["label_map"].values()) == set(test.extra["vocabulary"])
     assert f"exported the edge variant {chosen}" in stdout
+    from pipeline.serving import servables   # seqline serve answers with the edge network too
+
+    served = servables.load(str(tmp / "output" / "edge" / "digits_test" / "1"), echo=lambda _: None)
+    logits = served.signatures["serving_default"].predict({"features": test.x[0][None]})["logits"]
+    assert logits.shape[0] == 1 and logits.shape[-1] == len(test.extra["vocabulary"]) + 1
 
 
 def test_a_rerun_scores_the_pushed_champion_on_the_same_test_clips(run, monkeypatch):

@@ -92,10 +92,15 @@ def test_a_trained_lstm_converts_to_the_fused_kernel_with_builtin_ops_only(compr
 def test_a_transformer_converts_from_keras_3_with_builtin_ops_only():
     model = build_model({"type": "transformer", "units": 8, "layers": 1, "heads": 2, "ff_units": 16},
                         (12, 3), "forecast", outputs=2)
-    ops = tflite_export.op_names(tflite_export.convert(model, "float32"))
+    flatbuffer = tflite_export.convert(model, "float32")
+    ops = tflite_export.op_names(flatbuffer)
     assert "BATCH_MATMUL" in ops and "SOFTMAX" in ops
     assert not {"WHILE", "VAR_HANDLE", "READ_VARIABLE"} & set(ops)
     assert not [op for op in ops if op.startswith("CUSTOM:")]
+    from ai_edge_litert.interpreter import Interpreter   # a signature to serve and call it by
+
+    assert Interpreter(model_content=flatbuffer).get_signature_list() == {
+        "serving_default": {"inputs": ["x"], "outputs": ["forecast"]}}
 
 
 def test_stripped_names_leave_a_smaller_model_that_answers_the_same_by_its_signature():
