@@ -2,9 +2,10 @@
 
 On the first run (no schema file yet) it infers a schema from the statistics and saves it to
 ``validation.schema`` (default ``<pipeline_root>/schema.yaml``), where the user may edit it. Later
-runs use that file as it is (unless it lists no feature while the statistics have some: a file
-from a version without statistics for the task, which checks nothing, is inferred again): its content, not the statistics, is then what the cache is keyed on,
-so new data does not rerun SchemaGen and an edited schema does.
+runs use that file as it is: its content, not the statistics, is then what the cache is keyed on,
+so new data does not rerun SchemaGen and an edited schema does. A file that lists no feature while
+the statistics have some (written before the task had statistics: it checks nothing) is inferred
+again.
 
 Output ``schema``: ``schema.yaml`` (a copy of the schema in force).
 """
@@ -42,12 +43,12 @@ def execute(inputs, outputs, params, ctx) -> dict:
 
     path, schema_out = params["schema_path"], outputs["schema"]
     stats = statistics_gen.load(inputs["statistics"])["all"]
-    inferred = not os.path.isfile(path)
-    if not inferred and stats["features"] and not data_schema.load(path)["features"]:
-        # written by a version whose statistics saw no feature of this task: it checks nothing
+    schema = data_schema.load(path) if os.path.isfile(path) else None
+    if schema is not None and stats["features"] and not schema["features"]:
         ctx.echo(f"{path} lists no feature (a schema from before this task had statistics); "
                  "inferring it again")
-        inferred = True
+        schema = None
+    inferred = schema is None
     if inferred:
         spans = inputs["statistics"].properties.get("spans")
         source = f"{stats['num_examples']} examples" + (f" (spans {spans})" if spans else "")
@@ -55,7 +56,7 @@ def execute(inputs, outputs, params, ctx) -> dict:
             data_schema.infer(stats, params["max_missing_fraction"]), source))
         ctx.echo(f"inferred the schema from {source}; saved to {path} (edit it to change the "
                  "checks)")
-    schema = data_schema.load(path)
+        schema = data_schema.load(path)
     os.makedirs(schema_out.uri, exist_ok=True)
     with open(path, encoding="utf-8") as src:
         data_schema.write(schema_out.path(SCHEMA_FILE), src.read())

@@ -30,6 +30,7 @@ from corpora.spoken_digits import generate, synthesize
 from pipeline.artifacts import Artifact
 from pipeline.config import load_config, validate_config
 from pipeline.runner import latest_execution, run_pipeline
+from pipeline.serving import servables
 from tests.forecast_fixtures import run_executor
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -303,8 +304,7 @@ def test_speech_variants_are_scored_on_the_test_clips_and_the_edge_network_takes
     assert metadata["variant"] == chosen and metadata["inputs"]["features"]["sample_rate"] == 16000
     assert set(metadata["label_map"].values()) == set(test.extra["vocabulary"])
     assert f"exported the edge variant {chosen}" in stdout
-    from pipeline.serving import servables   # seqline serve answers with the edge network too
-
+    # seqline serve answers with the edge network too
     served = servables.load(str(tmp / "output" / "edge" / "digits_test" / "1"), echo=lambda _: None)
     logits = served.signatures["serving_default"].predict({"features": test.x[0][None]})["logits"]
     assert logits.shape[0] == 1 and logits.shape[-1] == len(test.extra["vocabulary"]) + 1

@@ -111,7 +111,7 @@ def test_stripped_names_leave_a_smaller_model_that_answers_the_same_by_its_signa
                         "forecast", outputs=2)
     twin, _ = twin_of(model, np.zeros((1, 12, 3), np.float32), batch_size=1)
     named = tf.lite.TFLiteConverter.from_keras_model(twin.model).convert()
-    stripped = tflite_export.strip_names(named)
+    stripped = tflite_export.finish_flatbuffer(named)
     assert len(stripped) < len(named) - 500
     x = np.random.default_rng(0).normal(size=(1, 12, 3)).astype(np.float32)
     answers = []

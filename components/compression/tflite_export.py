@@ -75,30 +75,34 @@ def convert(model, mode: str, calibration: np.ndarray | None = None) -> bytes:
         raise ConversionError(f"{mode} conversion failed: {str(exc).strip().splitlines()[0][:300]}") from exc
     check_builtin_only(op_names(flatbuffer))
     names = None if isinstance(model, str) else ([t.name for t in model.inputs], model.output_names)
-    return strip_names(flatbuffer, names)
+    return finish_flatbuffer(flatbuffer, names)
 
 
-def strip_names(flatbuffer: bytes, names: tuple | None = None) -> bytes:
-    """``flatbuffer`` without its tensor, subgraph and model names (about 1 KB of a small LSTM's
-    9): the signatures keep their input and output names, which is what apps call them by.
-
-    A model converted from a function has no signature: ``names`` (input names, output names)
-    then gives it a ``serving_default`` one, which ``seqline serve`` and signature runners need.
-    """
+def _serving_signature(graph, names: tuple):
+    """A ``serving_default`` signature over ``graph``'s inputs and outputs, named ``names``."""
     from tensorflow.lite.python import schema_py_generated as schema
+
+    signature = schema.SignatureDefT(signatureKey=b"serving_default", subgraphIndex=0)
+    signature.inputs = [schema.TensorMapT(name.encode(), int(index))
+                        for name, index in zip(names[0], graph.inputs)]
+    signature.outputs = [schema.TensorMapT(name.encode(), int(index))
+                         for name, index in zip(names[1], graph.outputs)]
+    return signature
+
+
+def finish_flatbuffer(flatbuffer: bytes, names: tuple | None = None) -> bytes:
+    """``flatbuffer`` as it ships: a ``serving_default`` signature (the converter writes none for
+    a model converted from a function; ``names`` = (input names, output names) gives it one, which
+    ``seqline serve`` and signature runners need), and no tensor, subgraph or model names (about
+    1 KB of a small LSTM's 9; the signatures keep their input and output names, which is what apps
+    call them by)."""
     from tensorflow.lite.tools import flatbuffer_utils
 
     model = flatbuffer_utils.convert_bytearray_to_object(bytearray(flatbuffer))
     if any(buffer.offset for buffer in model.buffers):   # weights stored after the flatbuffer
         return flatbuffer
     if not model.signatureDefs and names is not None:
-        graph = model.subgraphs[0]
-        signature = schema.SignatureDefT(signatureKey=b"serving_default", subgraphIndex=0)
-        signature.inputs = [schema.TensorMapT(name.encode(), int(index))
-                            for name, index in zip(names[0], graph.inputs)]
-        signature.outputs = [schema.TensorMapT(name.encode(), int(index))
-                             for name, index in zip(names[1], graph.outputs)]
-        model.signatureDefs = [signature]
+        model.signatureDefs = [_serving_signature(model.subgraphs[0], names)]
     model.description = None
     for subgraph in model.subgraphs:
         subgraph.name = None
