@@ -1,8 +1,10 @@
 """The cache: unchanged stages are reused, anything that changes reruns what depends on it."""
 from __future__ import annotations
 
+import gc
 import json
 import os
+import weakref
 
 import mlflow
 import pytest
@@ -111,3 +113,21 @@ def test_execution_key_changes_with_code_parameters_and_inputs():
                 fingerprint.of_execution("code", {"a": 2}, {"x": "f1"}),
                 fingerprint.of_execution("code", {"a": 1}, {"x": "f2"})}) == 4
     assert json.loads(json.dumps({"a": 1})) == {"a": 1}
+
+
+def test_the_runner_freezes_library_objects_once_and_later_garbage_is_still_collected(setup):
+    _, cfg, _ = setup
+    frozen = gc.get_freeze_count()
+    assert frozen > 100_000   # TensorFlow, Keras, Beam, MLflow: full collections skip them
+    run(cfg)
+    assert gc.get_freeze_count() <= frozen   # not again: that would keep this run's garbage
+
+    class Node:
+        pass
+
+    a, b = Node(), Node()
+    a.other, b.other = b, a
+    gone = weakref.ref(a)
+    del a, b
+    gc.collect()
+    assert gone() is None

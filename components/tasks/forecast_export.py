@@ -2,6 +2,8 @@
 
 ``serving_default`` takes raw windows (``window``: float32 ``[batch, lookback, features]`` in
 original units, NaN allowed) and returns ``forecast`` (float32 ``[batch, horizon]``, original units).
+The serving functions skip AutoGraph (``autograph=False``): they have no tensor-dependent
+Python control flow.
 """
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ class ForecastServer(tf.Module):
         super().__init__()
         self.graph, self.model = graph, model
         spec = tf.TensorSpec([None, lookback, n_features], tf.float32, name="window")
-        self.serve = tf.function(self._serve, input_signature=[spec])
+        self.serve = tf.function(self._serve, input_signature=[spec], autograph=False)
 
     def _serve(self, window):
         prediction = self.model(self.graph.transform(window), training=False)

