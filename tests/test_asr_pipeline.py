@@ -22,7 +22,7 @@ import yaml
 from components import example_gen, statistics_gen
 from components.split_io import SPLITS, split_pattern
 from components.tasks import audio_features
-from components.tasks.asr_data import load_audio
+from components.tasks.asr_data import load_audio, make_dataset
 from components.tasks.asr_text import error_rates
 from components.tasks.audio_codec import decode
 from components.tasks.audio_io import write_wav
@@ -200,6 +200,25 @@ def test_normalization_statistics_come_from_the_train_split(run):
     transcripts = [decode(r.numpy()).transcript for r in tf.data.TFRecordDataset(
         tf.io.gfile.glob(split_pattern(examples.uri, "train")), compression_type="GZIP")]
     assert params["vocabulary"] == sorted(set("".join(transcripts)))
+
+
+def test_spec_augment_masks_repeat_for_one_seed_and_change_every_epoch(run):
+    _, _, outputs, _ = run
+    transformed = Artifact.load(os.path.join(outputs["Transform"], "transformed_examples"))
+    props, pattern = transformed.properties, split_pattern(transformed.uri, "train")
+
+    def epochs(augment, shuffle=True):
+        ds = make_dataset(pattern, props, 8, shuffle=shuffle, seed=3, augment=augment)
+        return [np.concatenate([x["features"].numpy().reshape(-1) for x, _ in ds])
+                for _ in range(2)]
+
+    masked, again, plain = epochs(props["spec_augment"]), epochs(props["spec_augment"]), epochs(None)
+    for epoch in range(2):
+        np.testing.assert_array_equal(masked[epoch], again[epoch])   # same seed, same masks
+        changed = masked[epoch] != plain[epoch]   # same clips in the same order, some masked
+        assert changed.any() and np.all(masked[epoch][changed] == 0)
+    in_file_order = epochs(props["spec_augment"], shuffle=False)
+    assert not np.array_equal(in_file_order[0], in_file_order[1])   # new masks each epoch
 
 
 def test_evaluation_reports_cer_and_wer_next_to_the_baseline(run):

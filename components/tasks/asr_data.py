@@ -6,6 +6,7 @@ import tensorflow as tf
 
 from components.tasks.audio_features import spec_augment
 from components.tasks.audio_io import from_pcm16
+from components.tfrecord_data import serialized_examples
 
 FEATURES = {"features": tf.io.FixedLenFeature([], tf.string),
             "frames": tf.io.FixedLenFeature([], tf.int64),
@@ -13,13 +14,6 @@ FEATURES = {"features": tf.io.FixedLenFeature([], tf.string),
 META = {"transcript": tf.io.FixedLenFeature([], tf.string),
         "speaker": tf.io.FixedLenFeature([], tf.string),
         "path": tf.io.FixedLenFeature([], tf.string)}
-
-
-def _reader(pattern: str, shuffle: bool, seed: int):
-    files = tf.data.Dataset.list_files(pattern, shuffle=shuffle, seed=seed)
-    return files.interleave(lambda f: tf.data.TFRecordDataset(f, compression_type="GZIP"),
-                            cycle_length=4, num_parallel_calls=tf.data.AUTOTUNE,
-                            deterministic=not shuffle)
 
 
 def _parser(n_features: int, with_meta: bool):
@@ -46,17 +40,18 @@ def make_dataset(pattern: str, props: dict, batch_size: int, *, shuffle: bool = 
     Clips are grouped by length (``props['length_buckets']``) and padded to their bucket's
     boundary, so an epoch has a handful of batch shapes (XLA compiles each once) and little
     padding; the order therefore differs from file order. ``augment`` (the ``spec_augment``
-    section) masks features of train clips.
+    section) masks features of train clips: each clip's masks come from its own seed, drawn from
+    ``seed`` anew each epoch, so a run is reproducible although the clips are masked in parallel.
     """
-    ds = _reader(pattern, shuffle, seed)
-    if cache:
-        ds = ds.cache()
-    if shuffle:
-        ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+    ds = serialized_examples(pattern, shuffle=shuffle, shuffle_buffer=shuffle_buffer, seed=seed,
+                             cache=cache)
     ds = ds.map(_parser(props["n_features"], with_meta), num_parallel_calls=tf.data.AUTOTUNE)
     if augment and (augment["freq_masks"] or augment["time_masks"]):
-        ds = ds.map(lambda x, y: ({**x, "features": spec_augment(x["features"], augment)}, y),
-                    num_parallel_calls=tf.data.AUTOTUNE)
+        seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
+        ds = tf.data.Dataset.zip(ds, seeds).map(
+            lambda xy, clip_seed: ({**xy[0], "features": spec_augment(xy[0]["features"], augment,
+                                                                      clip_seed)}, xy[1]),
+            num_parallel_calls=tf.data.AUTOTUNE)
     buckets = props["length_buckets"]
     shapes = ({"features": [None, props["n_features"]], "lengths": []}, [props["max_labels"]])
     if with_meta:
@@ -83,7 +78,7 @@ def load_audio(pattern: str, limit: int | None = None) -> list:
     sample rate)."""
     spec = {"audio": tf.io.FixedLenFeature([], tf.string), "transcript": META["transcript"]}
     out = []
-    for serialized in _reader(pattern, False, 0).take(-1 if limit is None else limit):
+    for serialized in serialized_examples(pattern).take(-1 if limit is None else limit):
         ex = tf.io.parse_single_example(serialized, spec)
         out.append((ex["transcript"].numpy().decode(), from_pcm16(ex["audio"].numpy())))
     return out

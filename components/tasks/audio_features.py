@@ -8,6 +8,7 @@ graph reproduces the Beam-written features.
 """
 from __future__ import annotations
 
+import itertools
 from dataclasses import asdict, dataclass
 
 import tensorflow as tf
@@ -103,18 +104,25 @@ def save(p: FeatureParams, mean, std, vocabulary, path: str) -> None:
                                                    "detokenize": module.detokenize})
 
 
-def spec_augment(features, cfg: dict, seed=None):
+def spec_augment(features, cfg: dict, seed):
     """SpecAugment (Park et al., 2019) without time warping: ``freq_masks`` bands of up to
     ``freq_width`` channels and ``time_masks`` spans of up to ``time_width`` frames set to 0 (the
-    train mean, after normalization)."""
+    train mean, after normalization). The masks are a function of ``seed`` (an int64 scalar):
+    stateless draws, the same whichever thread runs them."""
     frames, channels = tf.shape(features)[0], tf.shape(features)[1]
     keep = tf.ones_like(features, dtype=tf.bool)
+    draws = itertools.count()
+
+    def uniform(low, high):   # an int in [low, high), the next draw of this clip's seed
+        key = tf.stack([tf.cast(seed, tf.int64), tf.constant(next(draws), tf.int64)])
+        return tf.random.stateless_uniform([], key, low, high, tf.int32)
+
     for axis, count, width, size in ((1, cfg["freq_masks"], cfg["freq_width"], channels),
                                      (0, cfg["time_masks"], cfg["time_width"], frames)):
         positions = tf.range(size)
         for _ in range(count):
-            w = tf.random.uniform([], 0, tf.minimum(width, size) + 1, tf.int32, seed=seed)
-            start = tf.random.uniform([], 0, size - w + 1, tf.int32, seed=seed)
+            w = uniform(0, tf.minimum(width, size) + 1)
+            start = uniform(0, size - w + 1)
             band = (positions >= start) & (positions < start + w)
             keep &= ~(band[None, :] if axis == 1 else band[:, None])
     return tf.where(keep, features, tf.zeros_like(features))
