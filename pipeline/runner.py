@@ -14,6 +14,7 @@ import gc
 import json
 import os
 import shutil
+import sys
 import time
 from dataclasses import dataclass, field
 
@@ -29,7 +30,8 @@ from pipeline.progress import Progress
 
 __all__ = ["PipelineResult", "latest_execution", "run_pipeline"]
 
-_LIBRARIES_FROZEN = False
+_LIBRARIES = ("apache_beam", "keras", "mlflow", "tensorflow")
+_frozen: set = set()   # those of _LIBRARIES loaded at the last gc.freeze()
 
 
 @dataclass
@@ -151,7 +153,6 @@ def run_pipeline(cfg: dict, *, start: str | None = None, until: str | None = Non
     """
     order = build_dag(component_names(cfg))
     stages = select_stages(order, start, until)
-    _freeze_library_objects()
     progress = Progress(len(stages), quiet=quiet)
     root = cfg["pipeline_root"]
     worker = distribution.cluster()
@@ -164,20 +165,16 @@ def run_pipeline(cfg: dict, *, start: str | None = None, until: str | None = Non
 
 
 def _freeze_library_objects() -> None:
-    """Import the libraries every run loads anyway, then exempt all objects alive now from
-    Python's cyclic garbage collector, once per process. Otherwise each full collection walks
-    the million-odd objects of TensorFlow, Keras, Beam and MLflow: about 0.4 s each, two or three
-    times per run of the stock example. Objects created later are collected as usual."""
-    global _LIBRARIES_FROZEN
-    if _LIBRARIES_FROZEN:
-        return
-    import apache_beam  # noqa: F401
-    import keras  # noqa: F401
-    import mlflow  # noqa: F401
-    import tensorflow  # noqa: F401
-
-    gc.freeze()
-    _LIBRARIES_FROZEN = True
+    """Exempt TensorFlow, Keras, Beam and MLflow from Python's cyclic garbage collector once each
+    is imported (called between stages: a stage imports what it needs, a reused one nothing).
+    Otherwise every full collection walks their million-odd objects, about 0.4 s each and two or
+    three per run of the stock example. ``gc.freeze`` also keeps whatever garbage is alive at
+    that moment, so it runs at most once per newly imported library; objects created later are
+    collected as usual."""
+    loaded = {name for name in _LIBRARIES if name in sys.modules}
+    if loaded - _frozen:
+        gc.freeze()
+        _frozen.update(loaded)
 
 
 def _run_locked(cfg, order, stages, progress, beam_args, use_cache) -> PipelineResult:
@@ -195,6 +192,7 @@ def _run_locked(cfg, order, stages, progress, beam_args, use_cache) -> PipelineR
                            "stages": ",".join(stages), "cache": use_cache})
         mlflow.log_dict(cfg, "config.json")
         for index, module in enumerate([m for m in order if m.SPEC.name in stages], 1):
+            _freeze_library_objects()
             spec = module.SPEC
             progress.start(index, spec.name, spec.description)
             started = time.time()
