@@ -42,6 +42,9 @@ def _quiet_libraries() -> None:
     logging.getLogger("apache_beam").setLevel(logging.ERROR)
     logging.getLogger("absl").setLevel(logging.ERROR)
     logging.getLogger("mlflow").setLevel(logging.WARNING)
+    # Beam's optional BigQuery client warns on the root logger that apitools is missing;
+    # seqline uses no BigQuery.
+    logging.getLogger().addFilter(lambda record: "apitools not found" not in record.getMessage())
 
 
 def _parser() -> argparse.ArgumentParser:
