@@ -47,11 +47,12 @@ def make_dataset(pattern: str, props: dict, batch_size: int, *, shuffle: bool = 
                              cache=cache)
     ds = ds.map(_parser(props["n_features"], with_meta), num_parallel_calls=tf.data.AUTOTUNE)
     if augment and (augment["freq_masks"] or augment["time_masks"]):
+        def masked(example, clip_seed):
+            inputs, labels = example
+            return {**inputs, "features": spec_augment(inputs["features"], augment, clip_seed)}, labels
+
         seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
-        ds = tf.data.Dataset.zip(ds, seeds).map(
-            lambda xy, clip_seed: ({**xy[0], "features": spec_augment(xy[0]["features"], augment,
-                                                                      clip_seed)}, xy[1]),
-            num_parallel_calls=tf.data.AUTOTUNE)
+        ds = tf.data.Dataset.zip(ds, seeds).map(masked, num_parallel_calls=tf.data.AUTOTUNE)
     buckets = props["length_buckets"]
     shapes = ({"features": [None, props["n_features"]], "lengths": []}, [props["max_labels"]])
     if with_meta:
