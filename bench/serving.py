@@ -58,7 +58,7 @@ def export_example(config: str, epochs: int, tmp: str) -> dict:
     cfg["pipeline_root"] = os.path.join(tmp, "pipeline")
     cfg.setdefault("pusher", {})["serving_dir"] = os.path.join(tmp, "serving")
     cfg["training"]["epochs"] = epochs
-    cfg.setdefault("evaluation", {})["blessing"] = {"max_ratio_to_naive": None,
+    cfg.setdefault("evaluation", {})["blessing"] = {"max_ratio_to_best_baseline": None,
                                                     "max_regression_vs_champion": None}
     path = os.path.join(tmp, "pipeline.yaml")
     with open(path, "w", encoding="utf-8") as fh:

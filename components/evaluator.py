@@ -25,8 +25,14 @@ SPEC = ComponentSpec(
 
 
 def parameters(cfg: dict) -> dict:
-    return {"task": cfg["task"], **cfg["evaluation"],
-            "champion_dir": os.path.join(cfg["pusher"]["serving_dir"], cfg["pusher"]["model_name"])}
+    params = {"task": cfg["task"], **cfg["evaluation"],
+              "champion_dir": os.path.join(cfg["pusher"]["serving_dir"],
+                                           cfg["pusher"]["model_name"])}
+    if cfg["task"] == "forecast":
+        from pipeline.task_configs import seasonal_period
+
+        params["seasonal_period"], params["seasonal_period_source"] = seasonal_period(cfg)
+    return params
 
 
 def cache_inputs(params: dict, inputs: dict) -> dict:

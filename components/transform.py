@@ -14,8 +14,13 @@ SPEC = ComponentSpec(
 
 
 def parameters(cfg: dict) -> dict:
-    return {"task": cfg["task"], "target_column": cfg["data"].get("target_column"),
-            **cfg["transform"]}
+    params = {"task": cfg["task"], "target_column": cfg["data"].get("target_column"),
+              **cfg["transform"]}
+    if cfg["task"] == "forecast":
+        from pipeline.task_configs import seasonal_period
+
+        params["seasonal_period"] = seasonal_period(cfg)[0]
+    return params
 
 
 def execute(inputs, outputs, params, ctx) -> dict:

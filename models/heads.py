@@ -23,14 +23,16 @@ def _check_outputs(outputs: int, minimum: int = 1) -> None:
 
 
 def regression_head(x, outputs: int):
-    """Linear outputs, e.g. the next ``outputs`` values of a forecast.
+    """Linear outputs, e.g. the next ``outputs`` values of a forecast. The kernel starts at
+    zero, so an untrained model outputs 0: a window-relative forecaster then forecasts its base
+    (naive or seasonal-naive) exactly, and training learns the correction.
 
     Example:
         >>> regression_head(keras.Input((8,)), 3).shape
         (None, 3)
     """
     _check_outputs(outputs)
-    return keras.layers.Dense(outputs, name="forecast")(x)
+    return keras.layers.Dense(outputs, kernel_initializer="zeros", name="forecast")(x)
 
 
 def next_token_head(x, vocab_size: int):

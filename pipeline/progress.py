@@ -45,6 +45,6 @@ class Progress:
 
 def _fmt_metrics(metrics: dict) -> str:
     parts = []
-    for key, value in list(metrics.items())[:6]:
+    for key, value in list(metrics.items())[:8]:
         parts.append(f"{key}={value:.4g}" if isinstance(value, float) else f"{key}={value}")
     return " ".join(parts)

@@ -119,15 +119,25 @@ FORECAST = {
     "transform": Section({
         "scaling": _f(str, "standard", choices=("standard", "minmax", "none")),
         "log_returns": _f((bool, list), False, help="true for all features, or a list of columns"),
-        "lookback": _f(int, 30, minimum=2),
+        "lookback": _f((int, type(None)), None, minimum=2,
+                       help="steps of history per window; default 30, or one seasonal period "
+                            "if that is longer"),
         "horizon": _f(int, 1, minimum=1),
         "stride": _f(int, 1, minimum=1),
+        "normalization": _f(str, "window", choices=("window", "global"),
+                            help="window: each window relative to its own last value and spread, "
+                                 "the model predicting a correction to the better of naive and "
+                                 "seasonal-naive; global: train-split scaling (a level model)"),
     }),
     "evaluation": Section({
-        "seasonal_period": _f(int, 5, minimum=1),
+        "seasonal_period": _f((int, type(None)), None, minimum=1,
+                              help="steps per season; default inferred from the time step"),
         "blessing": Section({
             "max_mase": _f(OPTIONAL_NUM, None, minimum=0.0,
                            help="bless only if test MASE is below this"),
+            "max_ratio_to_best_baseline": _f(
+                OPTIONAL_NUM, 1.0, minimum=0.0,
+                help="bless only if MASE / the best baseline's MASE is at most this"),
             "max_ratio_to_naive": _f(OPTIONAL_NUM, None, minimum=0.0,
                                      help="bless only if MASE / naive MASE is at most this"),
             "max_regression_vs_champion": _f(OPTIONAL_NUM, 0.05, minimum=0.0,
@@ -162,9 +172,34 @@ def check_forecast(cfg: dict) -> None:
             if column not in data["feature_columns"]:
                 raise ConfigError(f"transform.log_returns: '{column}' is not a feature column")
     check_split(data["split"])
-    if cfg["evaluation"]["seasonal_period"] > cfg["transform"]["lookback"]:
-        raise ConfigError("evaluation.seasonal_period: must not exceed transform.lookback")
+    _resolve_season(cfg)
     check_compression(cfg["compression"])
+
+
+def seasonal_period(cfg: dict) -> tuple:
+    """``(period, how it was chosen)``: ``evaluation.seasonal_period``, or inferred from the
+    time step of the data file when unset (:mod:`components.tasks.forecast_season`)."""
+    from components.tasks.forecast_season import infer_seasonal_period
+
+    if cfg["evaluation"]["seasonal_period"] is not None:
+        return cfg["evaluation"]["seasonal_period"], "set in the config"
+    data = cfg["data"]
+    return infer_seasonal_period(data_file(data), data["time_column"], data["time_format"],
+                                 data["series_id_column"])
+
+
+def _resolve_season(cfg: dict) -> None:
+    """``transform.lookback`` defaults to 30, or one season if longer; a lookback shorter than
+    the season is an error (seasonal-naive needs one season of history)."""
+    period, source = seasonal_period(cfg)
+    transform = cfg["transform"]
+    if transform["lookback"] is None:
+        transform["lookback"] = max(30, period)
+    elif period > transform["lookback"]:
+        raise ConfigError(
+            f"evaluation.seasonal_period: {period} ({source}) must not exceed transform.lookback "
+            f"({transform['lookback']}): the seasonal-naive forecast needs one season of "
+            f"history; raise transform.lookback to {period} or set evaluation.seasonal_period")
 
 
 GENERATE = {

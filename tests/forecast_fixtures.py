@@ -61,7 +61,7 @@ def pipeline_yaml(tmp_path, name: str, epochs: int = 6) -> tuple:
     cfg = forecast_config(tmp_path, data, pipeline_root=f"{name}/pipeline",
                           training={"epochs": epochs, "early_stopping_patience": epochs},
                           pusher={"serving_dir": f"{name}/serving"},
-                          evaluation={"blessing": {"max_ratio_to_naive": None}})
+                          evaluation={"blessing": {"max_ratio_to_best_baseline": None}})
     path = tmp_path / f"{name}.yaml"
     path.write_text(yaml.safe_dump(cfg))
     return str(path), cfg

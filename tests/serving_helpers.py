@@ -48,7 +48,7 @@ def run_example_pipeline(folder: str) -> Exported:
         cfg = yaml.safe_load(fh)
     cfg["data"]["path"] = os.path.join(EXAMPLE, cfg["data"]["path"])
     cfg["training"]["epochs"] = 1
-    cfg["evaluation"]["blessing"] = {"max_ratio_to_naive": None, "max_regression_vs_champion": None}
+    cfg["evaluation"]["blessing"] = {"max_ratio_to_best_baseline": None, "max_regression_vs_champion": None}
     cfg["compression"]["enabled"] = False   # serve the float model alone
     config = os.path.join(folder, "pipeline.yaml")
     with open(config, "w", encoding="utf-8") as fh:

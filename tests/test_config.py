@@ -86,7 +86,21 @@ def test_example_config_loads():
                                                "msft_daily.csv")
     assert cfg["data"]["feature_columns"] == ["Close", "Volume"]
     assert cfg["transform"]["log_returns"] == ["Close"]
-    assert cfg["evaluation"]["blessing"]["max_ratio_to_naive"] == 1.05
+    assert cfg["evaluation"]["blessing"]["max_ratio_to_best_baseline"] == 1.0
+    assert cfg["evaluation"]["blessing"]["max_ratio_to_naive"] is None
+
+
+def test_season_longer_than_an_explicit_lookback_names_both_fields(folder):
+    message = error_of(make(transform__lookback=20, evaluation__seasonal_period=40), folder)
+    assert message.startswith("evaluation.seasonal_period: 40 (set in the config) must not "
+                              "exceed transform.lookback (20)")
+
+
+def test_lookback_defaults_to_one_season_when_that_is_longer_than_30(folder):
+    cfg = validate_config(make(evaluation__seasonal_period=40), base_dir=str(folder))
+    assert cfg["transform"]["lookback"] == 40
+    cfg = validate_config(make(), base_dir=str(folder))
+    assert cfg["transform"]["lookback"] == 30
 
 
 # --- unknown keys --------------------------------------------------------------------------------
@@ -138,8 +152,6 @@ def test_top_level_not_a_mapping(folder):
     ("data__max_bad_fraction", -0.1, "data.max_bad_fraction: must be >= 0.0, got -0.1"),
     ("data__split__train", 1.5, "data.split.train: must be <= 1.0, got 1.5"),
     ("data__split__train", 0.5, "data.split: train + eval + test must add up to 1"),
-    ("evaluation__seasonal_period", 40,
-     "evaluation.seasonal_period: must not exceed transform.lookback"),
     ("transform__log_returns", ["Open"], "transform.log_returns: 'Open' is not a feature column"),
 ])
 def test_value_out_of_range_or_choices(folder, dotted, value, expected):

@@ -29,7 +29,7 @@ def run(tmp_path_factory):
         cfg = yaml.safe_load(fh)
     cfg["data"]["path"] = os.path.join(EXAMPLE, cfg["data"]["path"])
     cfg["training"]["epochs"] = 2
-    cfg["evaluation"]["blessing"]["max_ratio_to_naive"] = None   # bless the first model
+    cfg["evaluation"]["blessing"]["max_ratio_to_best_baseline"] = None   # bless the first model
     cfg["compression"].update(latency_runs=50, pruning={"epochs": 1})
     config = tmp / "pipeline.yaml"
     config.write_text(yaml.safe_dump(cfg))
@@ -46,7 +46,10 @@ def test_cli_prints_progress_metrics_and_summary(run):
     for i, stage in enumerate(STAGES, 1):
         assert f"[{i}/{len(STAGES)}] {stage}" in stdout
     assert "epoch 2/2" in stdout
-    assert "vs naive" in stdout and ("beats" in stdout or "does NOT beat" in stdout)
+    assert "vs best baseline" in stdout
+    assert "beats every baseline" in stdout or "does NOT beat the" in stdout
+    for baseline in ("naive", "seasonal_naive", "drift", "window_mean"):
+        assert f"\n    {baseline} " in stdout          # the score table shows every baseline
     assert "stage" in stdout and "key metrics" in stdout
     assert "exported version 1" in stdout
     assert "tflite_int8: mae=" in stdout and "b64 rows/s" in stdout   # the trade-off table
@@ -65,7 +68,7 @@ def test_every_stage_left_a_complete_typed_artifact(run):
     assert not [d for d in os.listdir(root / "Trainer") if "tmp" in d]
     evaluation = Artifact.load(str(root / "Evaluator" / "1" / "evaluation"))
     metrics = evaluation.properties["metrics"]
-    assert set(metrics) == {"model", "naive", "seasonal_naive"}
+    assert set(metrics) == {"model", "naive", "seasonal_naive", "drift", "window_mean"}
     for name in ("mae", "rmse", "smape", "mase", "directional_accuracy"):
         assert np.isfinite(metrics["model"][name])
     assert metrics["naive"]["mase"] > 0
@@ -137,10 +140,15 @@ meta = json.load(open(edge_dir + "/metadata.json"))
 pre, post = meta["preprocessing"], meta["postprocessing"]
 columns = pre["raw_window"]["columns"]
 x = windows                                   # the test windows have no missing values
-logs = np.array([pre["log_returns"][c] for c in columns])
+per = lambda key: np.array([pre[key][c] for c in columns])
+relative = per("window_relative")
+location = np.where(relative, windows[:, -1:, :], per("center"))
+spread = np.where(relative, np.maximum(windows.std(axis=1, keepdims=True), per("spread_floor")),
+                  per("scale"))
+logs = per("log_returns")
 if logs.any():
     x = np.where(logs, np.diff(np.log(x), axis=1), x[:, 1:])
-x = (x - np.array([pre["center"][c] for c in columns])) / np.array([pre["scale"][c] for c in columns])
+x = (x - location) / spread
 net = Interpreter(model_path=edge_dir + "/model.tflite")
 net.allocate_tensors()
 inp, outp = net.get_input_details()[0], net.get_output_details()[0]
@@ -154,8 +162,12 @@ for row in x[:, None].astype(np.float32):
     net.invoke()
     y = net.get_tensor(outp["index"]).astype(np.float64)
     values.append((y - qout["zero_point"]) * qout["scale"] if qout else y)
-value = np.concatenate(values) * post["scale"] + post["center"]
 target = columns.index(meta["outputs"]["forecast"]["column"])
+if post["window_relative"]:
+    value = (np.concatenate(values) * spread[:, 0, target:target + 1]
+             + windows[:, post["base_index"], target])
+else:
+    value = np.concatenate(values) * post["scale"] + post["center"]
 edge_forecast = windows[:, -1, target:target + 1] * np.exp(np.cumsum(value, axis=1)) if post["log_returns"] else value
 np.save(out, np.stack([gpu_forecast, edge_forecast]))
 """

@@ -18,7 +18,7 @@ def test_sensor_example_runs_with_sub_second_timestamps_and_several_series(tmp_p
     cfg["pipeline_root"] = str(tmp_path / "pipeline")
     cfg["pusher"]["serving_dir"] = str(tmp_path / "serving")
     cfg["training"]["epochs"] = 3
-    cfg["evaluation"]["blessing"]["max_ratio_to_naive"] = None
+    cfg["evaluation"]["blessing"]["max_ratio_to_best_baseline"] = None
     cfg["compression"]["enabled"] = False   # compression is tested on the stock example
     result = run_pipeline(cfg, quiet=True)
     examples = result.artifacts[("ExampleGen", "examples")].properties

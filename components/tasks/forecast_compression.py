@@ -52,12 +52,24 @@ def edge_metadata(graph, transformed) -> dict:
     """How to feed the edge model a raw window and read its forecast in original units."""
     p = read_params(graph)
     t = p.target_index
+    relative = fm.window_relative(p)
     steps = ["fill missing values forward, then backward, along the window"]
+    if relative.any():
+        steps.append("for features with window_relative true: location = the last filled value "
+                     "of the window, spread = max(standard deviation of the filled window "
+                     "(population, over all lookback steps), spread_floor); for the others: "
+                     "location = center, spread = scale")
+    else:
+        steps.append("location = center, spread = scale, per feature")
     if p.any_log:
         steps.append("for features with log_returns true: x[s] = log(v[s]) - log(v[s-1]); the "
                      "first step is dropped for every feature")
-    steps += ["x = (x - center) / scale, per feature", "replace values that are not finite by 0"]
-    post = ["value = output * scale + center"]
+    steps += ["x = (x - location) / spread, per feature", "replace values that are not finite by 0"]
+    if relative[t]:
+        post = [f"value[h] = output[h] * spread of the target + filled target at window step "
+                f"base_index[h] (the {p.base} forecast)"]
+    else:
+        post = ["value = output * scale + center"]
     if p.log_returns[t]:
         post.append("forecast[h] = last filled target value * exp(value[0] + ... + value[h])")
     else:
@@ -67,11 +79,17 @@ def edge_metadata(graph, transformed) -> dict:
                          "description": "one window of past values, oldest step first"}},
         "preprocessing": {"raw_window": {"lookback": p.lookback, "columns": p.feature_columns},
                           "steps": steps,
+                          "normalization": p.normalization,
+                          "window_relative": dict(zip(p.feature_columns, relative.tolist())),
+                          "spread_floor": dict(zip(p.feature_columns,
+                                                   p.spread_floor or [0.0] * len(relative))),
                           "log_returns": dict(zip(p.feature_columns, p.log_returns)),
                           "center": dict(zip(p.feature_columns, p.center)),
                           "scale": dict(zip(p.feature_columns, p.scale))},
         "outputs": {"forecast": {"horizon": p.horizon, "column": p.target_column}},
         "postprocessing": {"steps": post, "center": p.center[t], "scale": p.scale[t],
+                           "window_relative": bool(relative[t]), "base": p.base,
+                           "base_index": fm.base_index(p).tolist(),
                            "log_returns": p.log_returns[t]},
         "label_map": None,
     }

@@ -1,8 +1,10 @@
 """Forecast evaluation: test-split metrics in original units, next to baselines; the blessing.
 
-The naive (last value) and seasonal-naive forecasts are scored on the same windows. The current
-champion (newest pushed version) is re-scored on the same windows so the comparison is fair.
-Writes ``metrics.json``, ``predictions.csv``, ``forecast_vs_actual.png`` and ``residuals.png``.
+Every baseline (naive, seasonal-naive, drift, window mean) is scored on the same windows, and the
+verdict and the blessing compare the model with the best of them. The current champion (newest
+pushed version) is re-scored on the same windows so the comparison is fair. With several series,
+each is also scored on its own MASE scale (``per_series.csv``). Writes ``metrics.json``,
+``predictions.csv``, ``per_series.csv``, ``forecast_vs_actual.png`` and ``residuals.png``.
 """
 from __future__ import annotations
 
@@ -15,8 +17,7 @@ import numpy as np
 from components import ensemble
 from components.split_io import split_pattern
 from components.tasks import forecast_math as fm
-from components.tasks.forecast_metrics import (forecast_metrics, naive_forecast,
-                                               seasonal_naive_forecast)
+from components.tasks.forecast_metrics import baseline_forecasts, forecast_metrics
 
 
 def _champion_forecast(champion_dir: str, windows: np.ndarray, ctx):
@@ -37,29 +38,66 @@ def _champion_forecast(champion_dir: str, windows: np.ndarray, ctx):
     return found[-1], np.concatenate(out)
 
 
-def bless(model: dict, naive: dict, champion: dict | None, rules: dict) -> tuple:
-    """Apply the blessing rules; return ``(blessed, reasons)``."""
-    reasons, ok = [], True
+def _rule(reasons: list, passed: bool, text: str) -> bool:
+    reasons.append(text)
+    return passed
+
+
+def bless(model: dict, baselines: dict, champion: dict | None, rules: dict) -> tuple:
+    """Apply the blessing rules to MASE figures; ``baselines`` maps each baseline's name to its
+    metrics. Returns ``(blessed, reasons)``."""
+    reasons, ok, mase = [], True, model["mase"]
     if rules["max_mase"] is not None:
-        passed = model["mase"] < rules["max_mase"]
-        ok &= passed
-        reasons.append(f"MASE {model['mase']:.4f} {'<' if passed else '>='} max_mase {rules['max_mase']}")
-    if rules["max_ratio_to_naive"] is not None:
-        ratio = model["mase"] / naive["mase"]
-        passed = ratio <= rules["max_ratio_to_naive"]
-        ok &= passed
-        reasons.append(f"MASE / naive MASE = {ratio:.4f} {'<=' if passed else '>'} "
-                       f"max_ratio_to_naive {rules['max_ratio_to_naive']}")
+        ok &= _rule(reasons, mase < rules["max_mase"],
+                    f"MASE {mase:.4f} {'<' if mase < rules['max_mase'] else '>='} max_mase "
+                    f"{rules['max_mase']}")
+    limit = rules["max_ratio_to_best_baseline"]
+    if limit is not None:
+        best = best_baseline(baselines)
+        ratio = mase / baselines[best]["mase"]
+        ok &= _rule(reasons, ratio <= limit,
+                    f"MASE / best baseline ({best}) MASE = {ratio:.4f} "
+                    f"{'<=' if ratio <= limit else '>'} max_ratio_to_best_baseline {limit}")
+    limit = rules["max_ratio_to_naive"]
+    if limit is not None:
+        ratio = mase / baselines["naive"]["mase"]
+        ok &= _rule(reasons, ratio <= limit,
+                    f"MASE / naive MASE = {ratio:.4f} {'<=' if ratio <= limit else '>'} "
+                    f"max_ratio_to_naive {limit}")
     limit = rules["max_regression_vs_champion"]
     if champion is not None and limit is not None:
         bound = champion["mase"] * (1 + limit)
-        passed = model["mase"] <= bound
-        ok &= passed
-        reasons.append(f"MASE {model['mase']:.4f} {'<=' if passed else '>'} champion "
-                       f"{champion['mase']:.4f} x (1 + {limit})")
+        ok &= _rule(reasons, mase <= bound,
+                    f"MASE {mase:.4f} {'<=' if mase <= bound else '>'} champion "
+                    f"{champion['mase']:.4f} x (1 + {limit})")
     if not reasons:
         reasons.append("no blessing rule applies (no threshold and no champion)")
     return bool(ok), reasons
+
+
+def best_baseline(baselines: dict) -> str:
+    """The name of the baseline with the lowest MASE."""
+    return min(baselines, key=lambda name: baselines[name]["mase"])
+
+
+def verdict(model: dict, baselines: dict) -> tuple:
+    """``(beats every baseline, one line comparing the model with the best baseline)``."""
+    best = best_baseline(baselines)
+    ratio = model["mase"] / baselines[best]["mase"]
+    beats = ratio < 1
+    return beats, (f"model MASE {model['mase']:.4f} vs best baseline {best} "
+                   f"{baselines[best]['mase']:.4f} ({ratio:.2f}x): the model "
+                   f"{'beats every baseline' if beats else 'does NOT beat the ' + best + ' forecast'}")
+
+
+def score_table(scores: dict) -> list:
+    """Console lines: every forecaster's MASE, MAE, RMSE and sMAPE, best MASE first."""
+    lines = [f"{'forecaster':<16}{'MASE':>9}{'MAE':>12}{'RMSE':>12}{'sMAPE %':>9}"]
+    for name in sorted(scores, key=lambda n: scores[n]["mase"]):
+        m = scores[name]
+        lines.append(f"{name:<16}{m['mase']:>9.4f}{m['mae']:>12.5g}{m['rmse']:>12.5g}"
+                     f"{m['smape']:>9.2f}")
+    return lines
 
 
 def _write_predictions(path, data, forecast, naive):
@@ -88,6 +126,50 @@ def _meta(pattern: str) -> tuple:
     return series, times
 
 
+def per_series(data: dict, forecasts: dict, p: fm.ForecastParams) -> dict:
+    """``{series id: {forecaster: {"mase", "mae"}, "windows": n}}``, each series' MASE on its own
+    train-split scale (as M4 scores every series)."""
+    ids = np.asarray(data["series"])
+    scales = p.series_mase_scale or {}
+    out = {}
+    for sid in sorted(set(data["series"])):
+        rows = ids == sid
+        scale = scales.get(sid) or p.mase_scale
+        entry = {"windows": int(rows.sum())}
+        for name, forecast in forecasts.items():
+            mae = float(np.mean(np.abs(data["y_raw"][rows] - forecast[rows])))
+            entry[name] = {"mae": mae, "mase": mae / scale}
+        out[sid] = entry
+    return out
+
+
+def _write_per_series(path: str, table: dict, names: list) -> None:
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["series_id", "test_windows"] + [f"{n}_{k}" for n in names
+                                                         for k in ("mase", "mae")])
+        for sid, entry in table.items():
+            writer.writerow([sid, entry["windows"]] + [entry[n][k] for n in names
+                                                       for k in ("mase", "mae")])
+
+
+def _series_report(table: dict, names: list, p: fm.ForecastParams, ctx) -> dict:
+    """Mean per-series MASE of every forecaster (the headline with several series); warns about
+    series with no test window."""
+    untested = sorted(set(p.series_mase_scale or {}) - set(table))
+    if untested:
+        ctx.echo(f"warning: {len(untested)} series have no test window (too short for lookback "
+                 f"{p.lookback} + horizon {p.horizon} in the test split): "
+                 f"{', '.join(untested[:5])}{' ...' if len(untested) > 5 else ''}")
+    means = {n: float(np.mean([e[n]["mase"] for e in table.values()])) for n in names}
+    beaten = sum(e["model"]["mase"] < min(e[n]["mase"] for n in names if n != "model")
+                 for e in table.values())
+    ctx.echo(f"{len(table)} series: mean per-series MASE model {means['model']:.4f}, "
+             + ", ".join(f"{n} {means[n]:.4f}" for n in names if n != "model")
+             + f"; the model beats every baseline on {beaten} of {len(table)} series")
+    return means
+
+
 def evaluate(params: dict, examples, graph, model_path: str, evaluation, ctx) -> tuple:
     """Score the model; ``params`` is the ``evaluation`` section plus ``champion_dir``.
 
@@ -105,45 +187,62 @@ def evaluate(params: dict, examples, graph, model_path: str, evaluation, ctx) ->
     windows = data["window"]
     model = load_model(model_path)
     forecast = fm.inverse(model.predict(data["x"], batch_size=1024, verbose=0), windows, p)
-    naive = naive_forecast(windows, p.target_index, p.horizon)
-    seasonal = seasonal_naive_forecast(windows, p.target_index, p.horizon, params["seasonal_period"])
+    period = params["seasonal_period"]
+    ctx.echo(f"seasonal period {period} ({params['seasonal_period_source']})")
+    baselines = baseline_forecasts(windows, p.target_index, p.horizon, period)
+    naive = baselines["naive"]
     last = naive[:, 0]
+    forecasts = {"model": forecast, **baselines}
     scores = {name: forecast_metrics(data["y_raw"], f, last, p.mase_scale)
-              for name, f in (("model", forecast), ("naive", naive), ("seasonal_naive", seasonal))}
+              for name, f in forecasts.items()}
     candidates = ensemble.score_candidates(model_path, lambda m: forecast_metrics(
         data["y_raw"], fm.inverse(m.predict(data["x"], batch_size=1024, verbose=0), windows, p),
         last, p.mase_scale))
     if candidates:
         ctx.echo(ensemble.describe(candidates, ensemble.read_index(model_path), "mase"))
+    for line in score_table(scores):
+        ctx.echo(line)
+    baseline_scores = {n: scores[n] for n in baselines}
     version, champ = _champion_forecast(params["champion_dir"], windows, ctx)
     if champ is not None:
         scores["champion"] = forecast_metrics(data["y_raw"], champ, last, p.mase_scale)
-    blessed, reasons = bless(scores["model"], scores["naive"], scores.get("champion"),
+    beats, line = verdict(scores["model"], baseline_scores)
+    series_table = per_series(data, forecasts, p)
+    series_means = (_series_report(series_table, list(forecasts), p, ctx)
+                    if len(series_table) > 1 else None)
+    blessed, reasons = bless(scores["model"], baseline_scores, scores.get("champion"),
                              params["blessing"])
-    beats = scores["model"]["mase"] < scores["naive"]["mase"]
-    verdict = (f"model MASE {scores['model']['mase']:.4f} vs naive {scores['naive']['mase']:.4f}: "
-               f"the model {'beats' if beats else 'does NOT beat'} the naive forecast")
-    ctx.echo(verdict)
+    ctx.echo(line)
 
     os.makedirs(evaluation.uri, exist_ok=True)
+    best = best_baseline(baseline_scores)
     report = {"metrics": scores, "candidates": candidates, "test_windows": len(windows),
-              "beats_naive": beats, "verdict": verdict, "champion_version": version}
+              "seasonal_period": period, "best_baseline": best, "beats_best_baseline": beats,
+              "beats_naive": scores["model"]["mase"] < scores["naive"]["mase"],
+              "verdict": line, "champion_version": version, "model_base": p.base,
+              "per_series_mean_mase": series_means}
     with open(evaluation.path("metrics.json"), "w", encoding="utf-8") as fh:
         json.dump(report, fh, indent=2)
     _write_predictions(evaluation.path("predictions.csv"), data, forecast, naive)
+    _write_per_series(evaluation.path("per_series.csv"), series_table, list(forecasts))
     first = [i for i, s in enumerate(data["series"]) if s == data["series"][0]]
     title = f"Test split, 1-step-ahead {p.target_column}" + (f" ({data['series'][0]})" if data["series"][0] else "")
     times = [data["times"][i] for i in first]
     ctx.log_file(plots.forecast_vs_actual(times, data["y_raw"][first, 0], forecast[first, 0],
-                                          naive[first, 0], evaluation.path("forecast_vs_actual.png"), title))
+                                          baselines[best][first, 0],
+                                          evaluation.path("forecast_vs_actual.png"), title,
+                                          baseline_label=f"{best} (best baseline)"))
     ctx.log_file(plots.residuals(times, data["y_raw"][first, 0] - forecast[first, 0],
                                  evaluation.path("residuals.png")))
-    for path in ("metrics.json", "predictions.csv"):
+    for path in ("metrics.json", "predictions.csv", "per_series.csv"):
         ctx.log_file(evaluation.path(path))
     ctx.log_metrics({f"{who}_{k}": v for who, m in scores.items() for k, v in m.items()})
     ctx.log_metrics({f"candidate_{label}_{k}": v for label, m in candidates.items() for k, v in m.items()})
-    evaluation.properties.update(metrics=scores, candidates=candidates, beats_naive=beats,
+    if series_means:
+        ctx.log_metrics({f"{who}_mean_series_mase": v for who, v in series_means.items()})
+    evaluation.properties.update(metrics=scores, candidates=candidates, beats_naive=report["beats_naive"],
+                                 beats_best_baseline=beats, best_baseline=best,
                                  test_windows=len(windows))
-    key = {"mase": scores["model"]["mase"], "naive_mase": scores["naive"]["mase"],
-           "mae": scores["model"]["mae"], "naive_mae": scores["naive"]["mae"]}
+    key = {"mase": scores["model"]["mase"], "best_baseline": best,
+           **{f"{n}_mase": scores[n]["mase"] for n in baselines}}
     return key, blessed, reasons

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from components.tasks import forecast_math as fm
 from components.tasks.forecast_math import ForecastParams
 from components.tasks.missing_values import fill_missing_tf
 
@@ -21,8 +22,13 @@ class ForecastTransform(tf.Module):
         self.n_features, self.t = len(p.feature_columns), p.target_index
         self.any_log, self.target_log = p.any_log, p.log_returns[p.target_index]
         self.log_mask = tf.constant(p.log_returns, tf.bool)
+        relative = fm.window_relative(p)
+        self.relative, self.target_relative = relative.any(), relative[self.t]
+        self.relative_mask = tf.constant(relative, tf.bool)
         self.center = tf.constant(p.center, tf.float64)
         self.scale = tf.constant(p.scale, tf.float64)
+        self.floor = tf.constant(p.spread_floor or [0.0] * self.n_features, tf.float64)
+        self.base_index = tf.constant(fm.base_index(p))
         window = tf.TensorSpec([None, p.lookback, self.n_features], tf.float32, name="window")
         pred = tf.TensorSpec([None, p.horizon], tf.float32, name="prediction")
         self.transform = tf.function(self._transform, input_signature=[window], autograph=False)
@@ -32,20 +38,34 @@ class ForecastTransform(tf.Module):
     def _filled(self, window):
         return fill_missing_tf(tf.cast(window, tf.float64), self.lookback)
 
+    def _location_spread(self, filled):
+        if not self.relative:
+            return self.center, self.scale
+        spread = tf.maximum(tf.math.reduce_std(filled, axis=1, keepdims=True), self.floor)
+        return (tf.where(self.relative_mask, filled[:, -1:, :], self.center),
+                tf.where(self.relative_mask, spread, self.scale))
+
     def _transform(self, window):
         filled = self._filled(window)
+        location, spread = self._location_spread(filled)
         if self.any_log:
             logs = tf.math.log(filled[:, 1:]) - tf.math.log(filled[:, :-1])
             filled = tf.where(self.log_mask, logs, filled[:, 1:])
-        z = (filled - self.center) / self.scale
+        z = (filled - location) / spread
         z = tf.where(tf.math.is_finite(z), z, tf.zeros_like(z))
         return tf.cast(z, tf.float32)
 
     def _inverse(self, prediction, window):
-        values = tf.cast(prediction, tf.float64) * self.scale[self.t] + self.center[self.t]
+        filled = self._filled(window)
+        values = tf.cast(prediction, tf.float64)
+        if self.target_relative:
+            _, spread = self._location_spread(filled)
+            base = tf.gather(filled[:, :, self.t], self.base_index, axis=1)
+            values = values * spread[:, 0, self.t:self.t + 1] + base
+        else:
+            values = values * self.scale[self.t] + self.center[self.t]
         if self.target_log:
-            last = self._filled(window)[:, -1, self.t]
-            values = last[:, None] * tf.exp(tf.cumsum(values, axis=1))
+            values = filled[:, -1, self.t][:, None] * tf.exp(tf.cumsum(values, axis=1))
         return tf.cast(values, tf.float32)
 
 

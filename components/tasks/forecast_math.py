@@ -2,9 +2,17 @@
 
 A raw window ``[batch, lookback, features]`` becomes model input ``[batch, steps, features]``:
 missing values are filled forward then backward inside the window, chosen features become log
-returns (which drops the first step), every feature is scaled with statistics from the train
-split, and anything still missing becomes 0. Targets are the next ``horizon`` values of the target
-column, transformed the same way; :func:`inverse` maps predictions back to original units.
+returns (which drops the first step), and anything still missing becomes 0. Then:
+
+- ``normalization: window`` (the default): each level feature is taken relative to the window
+  itself, ``(v - last value) / spread`` (the window's standard deviation, at least a tenth of
+  the train split's); log-return features are scaled with train-split statistics. The target is
+  the **correction** to a base forecast (naive, or seasonal-naive where that was better on the
+  train split) in units of the window's spread, so a model that outputs 0 forecasts the base.
+- ``normalization: global``: every feature is scaled with train-split statistics and the target
+  is the future level (or log return), transformed the same way.
+
+:func:`inverse` maps predictions back to original units.
 """
 from __future__ import annotations
 
@@ -27,6 +35,12 @@ class ForecastParams:
     lookback: int
     horizon: int
     mase_scale: float          # mean |y_t - y_{t-1}| of the target on the train split
+    normalization: str = "global"   # "window" or "global"
+    spread_floor: list = None  # per feature: smallest window spread (window normalization)
+    base: str = "none"         # the forecast the model corrects: naive, seasonal_naive or none
+    seasonal_period: int = 1
+    train_baseline_mae: dict = None  # {"naive": ..., "seasonal_naive": ...}: how base was chosen
+    series_mase_scale: dict = None   # per series id: its own train-split mean absolute step
 
     @property
     def target_index(self) -> int:
@@ -53,15 +67,55 @@ def _features(filled: np.ndarray, p: ForecastParams) -> np.ndarray:
     return np.where(np.asarray(p.log_returns), logs, filled[:, 1:, :])
 
 
+def window_relative(p: ForecastParams) -> np.ndarray:
+    """One bool per feature: scaled by its own window (level features in window mode)."""
+    return np.asarray([p.normalization == "window" and not log for log in p.log_returns])
+
+
+def _location_spread(filled: np.ndarray, p: ForecastParams) -> tuple:
+    """Per window and feature ``[B, 1, F]``: what is subtracted and what divides."""
+    relative = window_relative(p)
+    if not relative.any():
+        return np.asarray(p.center), np.asarray(p.scale)
+    spread = np.maximum(np.std(filled, axis=1, keepdims=True), np.asarray(p.spread_floor))
+    return (np.where(relative, filled[:, -1:, :], p.center),
+            np.where(relative, spread, p.scale))
+
+
 def transform_window(raw: np.ndarray, p: ForecastParams) -> np.ndarray:
     """Raw windows ``[B, lookback, F]`` -> model input ``[B, steps, F]`` (float32)."""
-    z = (_features(fill_missing(raw), p) - np.asarray(p.center)) / np.asarray(p.scale)
+    filled = fill_missing(raw)
+    location, spread = _location_spread(filled, p)
+    z = (_features(filled, p) - location) / spread
     return np.nan_to_num(z, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32)
 
 
 def last_target(raw: np.ndarray, p: ForecastParams) -> np.ndarray:
     """The last (filled) target value of each window, ``[B]``."""
     return fill_missing(raw)[:, -1, p.target_index]
+
+
+def base_index(p: ForecastParams) -> np.ndarray:
+    """``[H]``: for each horizon step, the window step whose value the base forecast repeats
+    (the last one for naive; one season before the forecast step for seasonal-naive)."""
+    period = p.seasonal_period if p.base == "seasonal_naive" else 1
+    k = np.arange(1, p.horizon + 1)
+    return p.lookback - 1 + k - period * np.ceil(k / period).astype(int)
+
+
+def base_forecast(filled: np.ndarray, p: ForecastParams) -> np.ndarray:
+    """The forecast a window-relative model corrects, ``[B, H]`` (filled windows in)."""
+    return filled[:, base_index(p), p.target_index]
+
+
+def _target_affine(raw: np.ndarray, p: ForecastParams) -> tuple:
+    """``(offset [B, H] or scalar, scale [B, 1] or scalar)``: target = (value - offset) / scale."""
+    t = p.target_index
+    if not window_relative(p)[t]:
+        return p.center[t], p.scale[t]
+    filled = fill_missing(raw)
+    _, spread = _location_spread(filled, p)
+    return base_forecast(filled, p), spread[:, 0, t:t + 1]
 
 
 def transform_target(raw: np.ndarray, future: np.ndarray, p: ForecastParams) -> np.ndarray:
@@ -73,13 +127,15 @@ def transform_target(raw: np.ndarray, future: np.ndarray, p: ForecastParams) -> 
         values = np.diff(np.log(chain), axis=1)
     else:
         values = future
-    return ((values - p.center[t]) / p.scale[t]).astype(np.float32)
+    offset, scale = _target_affine(raw, p)
+    return ((values - offset) / scale).astype(np.float32)
 
 
 def inverse(pred: np.ndarray, raw: np.ndarray, p: ForecastParams) -> np.ndarray:
     """Model output ``[B, H]`` -> forecasts in original units ``[B, H]``."""
     t = p.target_index
-    values = np.asarray(pred, dtype=np.float64) * p.scale[t] + p.center[t]
+    offset, scale = _target_affine(raw, p)
+    values = np.asarray(pred, dtype=np.float64) * scale + offset
     if p.log_returns[t]:
         return last_target(raw, p)[:, None] * np.exp(np.cumsum(values, axis=1))
     return values

@@ -22,6 +22,30 @@ def seasonal_naive_forecast(windows: np.ndarray, target_index: int, horizon: int
     return series[:, index]
 
 
+def drift_forecast(windows: np.ndarray, target_index: int, horizon: int) -> np.ndarray:
+    """The line through the window's first and last values, extended ``horizon`` steps."""
+    series = fill_missing(windows)[:, :, target_index]
+    slope = (series[:, -1] - series[:, 0]) / max(series.shape[1] - 1, 1)
+    return series[:, -1:] + slope[:, None] * np.arange(1, horizon + 1)
+
+
+def window_mean_forecast(windows: np.ndarray, target_index: int, horizon: int) -> np.ndarray:
+    """Every future step equals the mean of the window."""
+    mean = np.nanmean(fill_missing(windows)[:, :, target_index], axis=1)
+    return np.repeat(mean[:, None], horizon, axis=1)
+
+
+def baseline_forecasts(windows: np.ndarray, target_index: int, horizon: int,
+                       period: int) -> dict:
+    """Every baseline the Evaluator scores, by name; seasonal-naive only with a period > 1."""
+    out = {"naive": naive_forecast(windows, target_index, horizon)}
+    if period > 1:
+        out["seasonal_naive"] = seasonal_naive_forecast(windows, target_index, horizon, period)
+    out["drift"] = drift_forecast(windows, target_index, horizon)
+    out["window_mean"] = window_mean_forecast(windows, target_index, horizon)
+    return out
+
+
 def forecast_metrics(actual, predicted, last, mase_scale: float) -> dict:
     """MAE, RMSE, sMAPE (%), MASE and directional accuracy of ``predicted`` against ``actual``."""
     actual, predicted = np.asarray(actual, float), np.asarray(predicted, float)

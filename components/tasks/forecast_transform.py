@@ -30,25 +30,32 @@ def log_return_mask(log_returns, columns) -> list:
 
 
 class ForecastMomentsFn(MomentsFn):
-    """Feature moments plus the target's mean absolute step (the MASE scale)."""
+    """Feature moments plus the target's mean absolute step (the MASE scale) and the train-split
+    absolute errors of the naive and seasonal-naive forecasts over the horizon."""
 
-    EXACT = ("abs_step",)
+    EXACT = ("abs_step", "naive_error", "seasonal_error")
+    COUNTS = ("steps", "naive_count", "seasonal_count")
 
     def create_accumulator(self):
-        return {**super().create_accumulator(), "steps": 0}
+        return {**super().create_accumulator(), **{k: 0 for k in self.COUNTS}}
 
     def add_input(self, acc, item):
-        feats, steps = item
+        feats, steps, errors = item
         acc = super().add_input(acc, feats)
         acc["abs_step"] += exact(np.abs(steps).sum())
         acc["steps"] += len(steps)
+        for name, (total, count) in errors.items():
+            acc[f"{name}_error"] += exact(total)
+            acc[f"{name}_count"] += count
         return acc
 
     def merge_accumulators(self, accs):
         accs = list(accs)
         out = super().merge_accumulators(accs)
-        out["steps"] = sum(a["steps"] for a in accs)
+        for k in self.COUNTS:
+            out[k] = sum(a[k] for a in accs)
         return out
+
 
 def _series_arrays(item, n_features: int):
     """``(series_id, [(split, Record)])`` -> (series_id, times, values [N, F], splits)."""
@@ -58,22 +65,55 @@ def _series_arrays(item, n_features: int):
     return series_id, [r.time for _, r in rows], values, [s for s, _ in rows]
 
 
-def _train_stats_input(series, log_returns, target_index):
+def lagged_errors(target: np.ndarray, horizon: int, period: int) -> dict:
+    """``{"naive": (sum, count), "seasonal": (sum, count)}`` of absolute errors over steps
+    1..horizon of one series' train-split target, as the two baselines would forecast them."""
+    k = np.arange(1, horizon + 1)
+    lags = {"naive": k, "seasonal": period * np.ceil(k / period).astype(int)}
+    out = {}
+    for name, lag in lags.items():
+        diffs = [np.abs(target[n:] - target[:-n]) for n in lag if n < len(target)]
+        diffs = np.concatenate(diffs) if diffs else np.zeros(0)
+        diffs = diffs[np.isfinite(diffs)]
+        out[name] = (float(diffs.sum()), len(diffs))
+    return out
+
+
+def _train_stats_input(series, log_returns, target_index, horizon, period):
     """What one series contributes to the analyzers: train-split rows only."""
     _, _, values, splits = series
     train = np.array([s == "train" for s in splits])
     feats = fm.series_features(values, log_returns)
     target = fm.fill_missing(values[None, :, target_index:target_index + 1], axis=1)[0, :, 0]
     step = np.abs(np.diff(target))[train[1:]]
-    return feats[train], step[np.isfinite(step)]
+    return feats[train], step[np.isfinite(step)], lagged_errors(target[train], horizon, period)
 
 
-def _params(acc, base: dict, scaling: str) -> dict:
+def _series_scale(series, target_index) -> tuple:
+    """``(series id, mean |y_t - y_{t-1}| of its train-split target)``: its own MASE scale."""
+    series_id, _, values, splits = series
+    target = fm.fill_missing(values[None, :, target_index:target_index + 1], axis=1)[0, :, 0]
+    train = np.array([s == "train" for s in splits])
+    steps = np.abs(np.diff(target))[train[1:]]
+    steps = steps[np.isfinite(steps)]
+    return series_id, float(np.mean(steps)) if len(steps) else None
+
+
+def _params(acc, base: dict, scaling: str, series_scales: dict) -> dict:
     if acc["steps"] == 0:
         raise DataError("Transform: the train split has too few rows to compute statistics")
     center, scale = scaling_stats(acc, scaling)
+    _, std = scaling_stats(acc, "standard")
+    naive = acc["naive_error"] / max(acc["naive_count"], 1)
+    seasonal = acc["seasonal_error"] / max(acc["seasonal_count"], 1)
+    better = ("seasonal_naive" if base["seasonal_period"] > 1 and acc["seasonal_count"]
+              and seasonal < naive else "naive")
     return {**base, "center": center, "scale": scale,
-            "mase_scale": max(acc["abs_step"] / acc["steps"], 1e-12)}
+            "mase_scale": max(acc["abs_step"] / acc["steps"], 1e-12),
+            "spread_floor": [0.1 * s for s in std],
+            "base": better if base["normalization"] == "window" else "none",
+            "series_mase_scale": dict(sorted(series_scales.items())),
+            "train_baseline_mae": {"naive": naive, "seasonal_naive": seasonal}}
 
 
 def _encode_windows(series, params: dict, stride: int):
@@ -116,7 +156,8 @@ def run_transform(params: dict, examples, graph, transformed, ctx) -> dict:
     params = {**params, "log_returns": log_return_mask(params["log_returns"], columns)}
     base = {"feature_columns": columns, "target_column": params["target_column"],
             "log_returns": params["log_returns"], "lookback": params["lookback"],
-            "horizon": params["horizon"]}
+            "horizon": params["horizon"], "normalization": params["normalization"],
+            "seasonal_period": params["seasonal_period"]}
     target_index = columns.index(params["target_column"])
     counts_path = graph.path("window_counts.json")
     with beam.Pipeline(options=ctx.beam_options()) as p:
@@ -126,9 +167,12 @@ def run_transform(params: dict, examples, graph, transformed, ctx) -> dict:
                   | "Group" >> beam.GroupByKey()
                   | "Arrays" >> beam.Map(_series_arrays, len(columns)))
         fitted = (series
-                  | "TrainRows" >> beam.Map(_train_stats_input, params["log_returns"], target_index)
+                  | "TrainRows" >> beam.Map(_train_stats_input, params["log_returns"], target_index,
+                                           params["horizon"], params["seasonal_period"])
                   | "Analyze" >> beam.CombineGlobally(ForecastMomentsFn(len(columns)))
-                  | "Params" >> beam.Map(_params, base, params["scaling"]))
+                  | "Params" >> beam.Map(_params, base, params["scaling"], beam.pvalue.AsSingleton(
+                      series | "SeriesScales" >> beam.Map(_series_scale, target_index)
+                      | "ScalesByid" >> beam.combiners.ToDict())))
         fitted | "SaveParams" >> beam.Map(_write_json, graph.path("params.json"))
         windows = series | "Window" >> beam.FlatMap(
             _encode_windows, beam.pvalue.AsSingleton(fitted), params["stride"])
@@ -146,7 +190,13 @@ def run_transform(params: dict, examples, graph, transformed, ctx) -> dict:
                         "lower transform.lookback or add data")
     forecast_graph.save(fitted_params, graph.path("graph"))
     shape = {"steps": fitted_params.steps, "n_features": len(columns),
-             "horizon": fitted_params.horizon, "lookback": fitted_params.lookback}
+             "horizon": fitted_params.horizon, "lookback": fitted_params.lookback,
+             "normalization": fitted_params.normalization, "base": fitted_params.base}
+    if fitted_params.base != "none":
+        mae = fitted_params.train_baseline_mae
+        ctx.echo(f"window-relative model: it forecasts a correction to the {fitted_params.base} "
+                 f"forecast (train-split MAE: naive {mae['naive']:.4g}, seasonal-naive "
+                 f"{mae['seasonal_naive']:.4g}, period {fitted_params.seasonal_period})")
     graph.properties.update(task="forecast", **shape)
     transformed.properties.update(split_names=list(SPLITS), split_counts=counts, **shape)
     return {**{f"{s}_windows": n for s, n in counts.items()}, "mase_scale": fitted_params.mase_scale}
