@@ -26,9 +26,10 @@ setup(
         "tf_keras==2.21.0",                       # Compressor: the LSTM twin that TFLite fuses
         "tensorflow-model-optimization==0.8.1",   # Compressor: pruning and clustering
         "ai-edge-litert==2.3.0",                  # Compressor: runs the .tflite variants
+        "statsforecast==2.0.1",                   # Evaluator: the AutoETS reference
     ],
     extras_require={
-        "test": ["pytest==9.2.0", "jax[cpu]==0.10.2", "pandas==3.1.1"],
+        "test": ["pytest==9.2.0", "hypothesis==6.170.27", "jax[cpu]==0.10.2", "pandas==3.1.1"],
         "jax": ["jax[cpu]==0.10.2"],
     },
     entry_points={"console_scripts": ["seqline=pipeline.cli:main"]},

@@ -55,15 +55,20 @@ def tuning_history(values, path: str, objective: str) -> str:
 
 
 def forecast_vs_actual(times, actual, predicted, baseline, path: str, title: str, zoom: int = 60,
-                       baseline_label: str = "naive (last value)") -> str:
-    """Test-period actual values, the model's and a baseline's forecast; the last ``zoom`` steps
-    enlarged below, where the lines can be told apart."""
+                       baseline_label: str = "naive (last value)", reference=None,
+                       reference_label: str = "AutoETS (reference)") -> str:
+    """Test-period actual values, the model's and a baseline's forecast (and the statistical
+    reference's, if given); the last ``zoom`` steps enlarged below, where the lines can be told
+    apart."""
     fig, axes = plt.subplots(2, 1, figsize=(10, 6.5))
     for ax, start in ((axes[0], 0), (axes[1], max(0, len(actual) - zoom))):
         x = np.arange(start, len(actual))
         ax.plot(x, actual[start:], label="actual", color="black", linewidth=1.2)
         ax.plot(x, baseline[start:], label=baseline_label, color="tab:gray", linewidth=0.9,
                 linestyle="--")
+        if reference is not None:
+            ax.plot(x, reference[start:], label=reference_label, color="tab:orange",
+                    linewidth=0.9, linestyle=":")
         ax.plot(x, predicted[start:], label="model", color="tab:blue", linewidth=1.0)
         ticks = np.linspace(start, len(actual) - 1, num=min(8, len(x)), dtype=int)
         ax.set_xticks(ticks, [str(times[i])[:10] for i in ticks], rotation=20)

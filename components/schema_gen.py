@@ -1,11 +1,11 @@
 """SchemaGen: the schema every run's data is validated against.
 
-On the first run (no schema file yet) it infers a schema from the statistics and saves it to
-``validation.schema`` (default ``<pipeline_root>/schema.yaml``), where the user may edit it. Later
-runs use that file as it is: its content, not the statistics, is then what the cache is keyed on,
-so new data does not rerun SchemaGen and an edited schema does. A file that lists no feature while
-the statistics have some (written before the task had statistics: it checks nothing) is inferred
-again.
+On the first run (no schema file yet) it infers a schema from the train split's statistics and
+saves it to ``validation.schema`` (default ``<pipeline_root>/schema.yaml``), where the user may
+edit it. Later runs use that file as it is: its content, not the statistics, is then what the
+cache is keyed on, so new data does not rerun SchemaGen and an edited schema does. A file that
+lists no feature while the statistics have some (written before the task had statistics: it
+checks nothing) is inferred again.
 
 Output ``schema``: ``schema.yaml`` (a copy of the schema in force).
 """
@@ -42,7 +42,8 @@ def execute(inputs, outputs, params, ctx) -> dict:
     from components import data_schema, statistics_gen
 
     path, schema_out = params["schema_path"], outputs["schema"]
-    stats = statistics_gen.load(inputs["statistics"])["all"]
+    found = statistics_gen.load(inputs["statistics"])
+    stats = found["all"]
     schema = data_schema.load(path) if os.path.isfile(path) else None
     if schema is not None and stats["features"] and not schema["features"]:
         ctx.echo(f"{path} lists no feature (a schema from before this task had statistics); "
@@ -50,10 +51,14 @@ def execute(inputs, outputs, params, ctx) -> dict:
         schema = None
     inferred = schema is None
     if inferred:
+        # As TFX does: the schema describes the training data; eval and test are checked with it.
+        train = found.get("splits", {}).get("train")
+        basis = train if train and train["num_examples"] else stats
         spans = inputs["statistics"].properties.get("spans")
-        source = f"{stats['num_examples']} examples" + (f" (spans {spans})" if spans else "")
+        source = (f"{basis['num_examples']} {'train-split ' if basis is train else ''}examples"
+                  + (f" (spans {spans})" if spans else ""))
         data_schema.write(path, data_schema.render(
-            data_schema.infer(stats, params["max_missing_fraction"]), source))
+            data_schema.infer(basis, params["max_missing_fraction"]), source))
         ctx.echo(f"inferred the schema from {source}; saved to {path} (edit it to change the "
                  "checks)")
         schema = data_schema.load(path)

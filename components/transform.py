@@ -20,6 +20,7 @@ def parameters(cfg: dict) -> dict:
         from pipeline.task_configs import seasonal_period
 
         params["seasonal_period"] = seasonal_period(cfg)[0]
+        params["reference"] = cfg["evaluation"]["reference"]
     return params
 
 

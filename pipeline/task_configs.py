@@ -132,6 +132,9 @@ FORECAST = {
     "evaluation": Section({
         "seasonal_period": _f((int, type(None)), None, minimum=1,
                               help="steps per season; default inferred from the time step"),
+        "reference": _f(str, "auto_ets", choices=("auto_ets", "none"),
+                        help="a statistical model scored next to the baselines: AutoETS fitted "
+                             "on each series' train split (statsforecast), or none"),
         "blessing": Section({
             "max_mase": _f(OPTIONAL_NUM, None, minimum=0.0,
                            help="bless only if test MASE is below this"),
@@ -142,6 +145,8 @@ FORECAST = {
                                      help="bless only if MASE / naive MASE is at most this"),
             "max_regression_vs_champion": _f(OPTIONAL_NUM, 0.05, minimum=0.0,
                                              help="relative MASE increase allowed"),
+            "must_beat_reference": _f(bool, False,
+                                      help="bless only if MASE is below the reference's"),
         }),
     }),
     "compression": compression_section({

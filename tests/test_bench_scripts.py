@@ -35,3 +35,13 @@ def test_train_throughput_compares_the_trainer_with_plain_fit(tmp_path, config):
                 "--rounds", "1", "--types", "lstm")
     assert "Trainer path input: tf.data" in out
     assert [line.split()[0] for line in out.splitlines() if line.startswith("lstm ")] == ["lstm"]
+
+
+def test_forecast_accuracy_prints_every_baseline_and_the_ratio(tmp_path):
+    out = bench(tmp_path, "forecast_accuracy.py", "--examples", "air_passengers_forecast",
+                "--epochs", "3")
+    header, _, row = out.splitlines()[-4:-1]
+    for name in ("naive", "seasonal_naive", "drift", "window_mean", "auto_ets", "vs best"):
+        assert name in header
+    assert row.startswith("air_passengers_forecast") and ("PASS" in row or "MISS" in row)
+    assert not os.path.exists(tmp_path / "mlruns")   # everything went to its temporary folder

@@ -86,7 +86,8 @@ def scheduled(tmp_path_factory):
         mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp}/mlflow.db")
         write_span(tmp, 1)
         cfg = forecast_config(tmp, "spans/msft-{SPAN}.csv", training={"epochs": 1, "batch_size": 32},
-                              evaluation={"blessing": {"max_regression_vs_champion": 0.05}})
+                              evaluation={"blessing": {"max_ratio_to_best_baseline": None,
+                                                      "max_regression_vs_champion": 0.05}})
         first = run_pipeline(cfg, quiet=True)
         write_span(tmp, 2)
         second = run_pipeline(cfg, quiet=True)

@@ -1,7 +1,9 @@
 """Forecast evaluation: test-split metrics in original units, next to baselines; the blessing.
 
 Every baseline (naive, seasonal-naive, drift, window mean) is scored on the same windows, and the
-verdict and the blessing compare the model with the best of them. The current champion (newest
+verdict and the blessing compare the model with the best of them. The statistical reference
+(AutoETS, computed by the Transform) is scored and shown next to them; it enters the blessing only
+with ``must_beat_reference``. The current champion (newest
 pushed version) is re-scored on the same windows so the comparison is fair. With several series,
 each is also scored on its own MASE scale (``per_series.csv``). Writes ``metrics.json``,
 ``predictions.csv``, ``per_series.csv``, ``forecast_vs_actual.png`` and ``residuals.png``.
@@ -18,6 +20,29 @@ from components import ensemble
 from components.split_io import split_pattern
 from components.tasks import forecast_math as fm
 from components.tasks.forecast_metrics import baseline_forecasts, forecast_metrics
+
+
+REFERENCE = "auto_ets"
+
+
+def _reference_forecast(data: dict, ctx):
+    """The AutoETS forecasts of the test windows, or ``None`` (with the reason on the console)."""
+    ref = data.pop("reference")
+    if ref is None:
+        return None
+    missing = int((~np.isfinite(ref).all(axis=1)).sum())
+    if missing:
+        ctx.echo(f"AutoETS reference not scored: it could not be fitted for {missing} of "
+                 f"{len(ref)} test windows (series too short or degenerate)")
+        return None
+    return ref
+
+
+def reference_line(model: dict, reference: dict) -> str:
+    """One line comparing the model with the statistical reference."""
+    ratio = model["mase"] / reference["mase"]
+    return (f"reference AutoETS MASE {reference['mase']:.4f}: the model is "
+            f"{'better' if ratio < 1 else 'NOT better'} ({ratio:.2f}x)")
 
 
 def _champion_forecast(champion_dir: str, windows: np.ndarray, ctx):
@@ -43,9 +68,11 @@ def _rule(reasons: list, passed: bool, text: str) -> bool:
     return passed
 
 
-def bless(model: dict, baselines: dict, champion: dict | None, rules: dict) -> tuple:
+def bless(model: dict, baselines: dict, champion: dict | None, rules: dict,
+          reference: dict | None = None) -> tuple:
     """Apply the blessing rules to MASE figures; ``baselines`` maps each baseline's name to its
-    metrics. Returns ``(blessed, reasons)``."""
+    metrics, ``reference`` holds the AutoETS metrics (``None`` if not computed). Returns
+    ``(blessed, reasons)``."""
     reasons, ok, mase = [], True, model["mase"]
     if rules["max_mase"] is not None:
         ok &= _rule(reasons, mase < rules["max_mase"],
@@ -64,6 +91,12 @@ def bless(model: dict, baselines: dict, champion: dict | None, rules: dict) -> t
         ok &= _rule(reasons, ratio <= limit,
                     f"MASE / naive MASE = {ratio:.4f} {'<=' if ratio <= limit else '>'} "
                     f"max_ratio_to_naive {limit}")
+    if rules["must_beat_reference"] and reference is not None:
+        ok &= _rule(reasons, mase < reference["mase"],
+                    f"MASE {mase:.4f} {'<' if mase < reference['mase'] else '>='} reference "
+                    f"(AutoETS) MASE {reference['mase']:.4f}")
+    elif rules["must_beat_reference"]:
+        ok &= _rule(reasons, False, "must_beat_reference: the reference was not computed")
     limit = rules["max_regression_vs_champion"]
     if champion is not None and limit is not None:
         bound = champion["mase"] * (1 + limit)
@@ -80,14 +113,22 @@ def best_baseline(baselines: dict) -> str:
     return min(baselines, key=lambda name: baselines[name]["mase"])
 
 
+TIE = 0.01   # within 1% of the best baseline's MASE the verdict is a tie, not a win
+
+
 def verdict(model: dict, baselines: dict) -> tuple:
-    """``(beats every baseline, one line comparing the model with the best baseline)``."""
+    """``(beats every baseline by more than TIE, one line comparing the model with the best
+    baseline)``."""
     best = best_baseline(baselines)
     ratio = model["mase"] / baselines[best]["mase"]
-    beats = ratio < 1
-    return beats, (f"model MASE {model['mase']:.4f} vs best baseline {best} "
-                   f"{baselines[best]['mase']:.4f} ({ratio:.2f}x): the model "
-                   f"{'beats every baseline' if beats else 'does NOT beat the ' + best + ' forecast'}")
+    if ratio < 1 - TIE:
+        words = f"beats every baseline ({1 - ratio:.0%} below the best)"
+    elif ratio < 1 + TIE:
+        words = f"ties the {best} forecast (within {TIE:.0%}): no real improvement"
+    else:
+        words = f"does NOT beat the {best} forecast"
+    return ratio < 1 - TIE, (f"model MASE {model['mase']:.4f} vs best baseline {best} "
+                             f"{baselines[best]['mase']:.4f} ({ratio:.2f}x): the model {words}")
 
 
 def score_table(scores: dict) -> list:
@@ -110,20 +151,25 @@ def _write_predictions(path, data, forecast, naive):
             writer.writerow([data["series"][i], data["times"][i], *data["y_raw"][i], *forecast[i], *naive[i]])
 
 
-def _meta(pattern: str) -> tuple:
-    """Series ids and target times of a split, in file order."""
+def _meta(pattern: str, horizon: int, reference: bool) -> tuple:
+    """Series ids, target times and (with ``reference``) the AutoETS forecasts ``[N, H]`` of the
+    test split, in file order."""
     import tensorflow as tf
 
     spec = {"meta/series_id": tf.io.FixedLenFeature([], tf.string),
             "meta/target_time": tf.io.FixedLenFeature([], tf.string)}
+    if reference:
+        spec["reference/auto_ets"] = tf.io.FixedLenFeature([horizon], tf.float32)
     files = tf.data.Dataset.list_files(pattern, shuffle=False)
     ds = tf.data.TFRecordDataset(files, compression_type="GZIP").batch(4096).map(
         lambda s: tf.io.parse_example(s, spec))
-    series, times = [], []
+    series, times, refs = [], [], []
     for batch in ds.as_numpy_iterator():
         series += [s.decode() for s in batch["meta/series_id"]]
         times += [t.decode() for t in batch["meta/target_time"]]
-    return series, times
+        if reference:
+            refs.append(batch["reference/auto_ets"].astype(np.float64))
+    return series, times, np.concatenate(refs) if refs else None
 
 
 def per_series(data: dict, forecasts: dict, p: fm.ForecastParams) -> dict:
@@ -162,7 +208,8 @@ def _series_report(table: dict, names: list, p: fm.ForecastParams, ctx) -> dict:
                  f"{p.lookback} + horizon {p.horizon} in the test split): "
                  f"{', '.join(untested[:5])}{' ...' if len(untested) > 5 else ''}")
     means = {n: float(np.mean([e[n]["mase"] for e in table.values()])) for n in names}
-    beaten = sum(e["model"]["mase"] < min(e[n]["mase"] for n in names if n != "model")
+    baselines = [n for n in names if n not in ("model", REFERENCE)]
+    beaten = sum(e["model"]["mase"] < min(e[n]["mase"] for n in baselines)
                  for e in table.values())
     ctx.echo(f"{len(table)} series: mean per-series MASE model {means['model']:.4f}, "
              + ", ".join(f"{n} {means[n]:.4f}" for n in names if n != "model")
@@ -183,7 +230,8 @@ def evaluate(params: dict, examples, graph, model_path: str, evaluation, ctx) ->
         p = fm.ForecastParams(**json.load(fh))
     pattern = split_pattern(examples.uri, "test")
     data = load_arrays(pattern, examples.properties)
-    data["series"], data["times"] = _meta(pattern)
+    data["series"], data["times"], data["reference"] = _meta(
+        pattern, p.horizon, examples.properties.get("reference") == REFERENCE)
     windows = data["window"]
     model = load_model(model_path)
     forecast = fm.inverse(model.predict(data["x"], batch_size=1024, verbose=0), windows, p)
@@ -193,6 +241,9 @@ def evaluate(params: dict, examples, graph, model_path: str, evaluation, ctx) ->
     naive = baselines["naive"]
     last = naive[:, 0]
     forecasts = {"model": forecast, **baselines}
+    reference = _reference_forecast(data, ctx)
+    if reference is not None:
+        forecasts[REFERENCE] = reference
     scores = {name: forecast_metrics(data["y_raw"], f, last, p.mase_scale)
               for name, f in forecasts.items()}
     candidates = ensemble.score_candidates(model_path, lambda m: forecast_metrics(
@@ -211,8 +262,10 @@ def evaluate(params: dict, examples, graph, model_path: str, evaluation, ctx) ->
     series_means = (_series_report(series_table, list(forecasts), p, ctx)
                     if len(series_table) > 1 else None)
     blessed, reasons = bless(scores["model"], baseline_scores, scores.get("champion"),
-                             params["blessing"])
+                             params["blessing"], scores.get(REFERENCE))
     ctx.echo(line)
+    if reference is not None:
+        ctx.echo(reference_line(scores["model"], scores[REFERENCE]))
 
     os.makedirs(evaluation.uri, exist_ok=True)
     best = best_baseline(baseline_scores)
@@ -231,7 +284,9 @@ def evaluate(params: dict, examples, graph, model_path: str, evaluation, ctx) ->
     ctx.log_file(plots.forecast_vs_actual(times, data["y_raw"][first, 0], forecast[first, 0],
                                           baselines[best][first, 0],
                                           evaluation.path("forecast_vs_actual.png"), title,
-                                          baseline_label=f"{best} (best baseline)"))
+                                          baseline_label=f"{best} (best baseline)",
+                                          reference=None if reference is None
+                                          else reference[first, 0]))
     ctx.log_file(plots.residuals(times, data["y_raw"][first, 0] - forecast[first, 0],
                                  evaluation.path("residuals.png")))
     for path in ("metrics.json", "predictions.csv", "per_series.csv"):
@@ -245,4 +300,6 @@ def evaluate(params: dict, examples, graph, model_path: str, evaluation, ctx) ->
                                  test_windows=len(windows))
     key = {"mase": scores["model"]["mase"], "best_baseline": best,
            **{f"{n}_mase": scores[n]["mase"] for n in baselines}}
+    if reference is not None:
+        key[f"{REFERENCE}_mase"] = scores[REFERENCE]["mase"]
     return key, blessed, reasons

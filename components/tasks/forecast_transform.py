@@ -1,11 +1,13 @@
 """Forecast Transform: full-pass analyzers on the train split, windowing, the transform graph.
 
 Outputs
-    transform_graph: ``graph/`` (TF SavedModel with ``transform`` / ``inverse`` signatures) and
-        ``params.json`` (the statistics it embeds).
+    transform_graph: ``graph/`` (TF SavedModel with ``transform`` / ``inverse`` signatures),
+        ``params.json`` (the statistics it embeds) and ``data_checks.json`` (each series' train
+        and test target range and time-step facts, behind the warnings it prints).
     transformed_examples: ``Split-<split>-*.tfrecord.gz`` with one window per example:
         ``x`` (model input), ``y`` (training target), ``y_raw`` (target in original units),
-        ``window`` (the raw input window) and ``meta/*``.
+        ``window`` (the raw input window), ``meta/*`` and, in test windows, the statistical
+        reference's forecast ``reference/auto_ets`` (see ``forecast_reference``).
 """
 from __future__ import annotations
 
@@ -116,8 +118,27 @@ def _params(acc, base: dict, scaling: str, series_scales: dict) -> dict:
             "train_baseline_mae": {"naive": naive, "seasonal_naive": seasonal}}
 
 
-def _encode_windows(series, params: dict, stride: int):
-    """Yield ``(split, (series, end), serialized Example)`` for each window of one series."""
+def _reference(values, splits, windows, p: fm.ForecastParams) -> dict:
+    """``{window index: AutoETS forecast [H]}`` for the test windows of one series; NaN where
+    the series cannot be fitted (too short, degenerate)."""
+    from components.tasks.forecast_reference import auto_ets
+
+    tests = [i for i, w in enumerate(windows) if w[0] == "test"]
+    n_train = sum(s == "train" for s in splits)
+    target = fm.fill_missing(values[None, :, p.target_index:p.target_index + 1], axis=1)[0, :, 0]
+    out = np.full((len(tests), p.horizon), np.nan)
+    if tests and n_train >= 4 and np.isfinite(target).all():
+        try:
+            out = auto_ets(target, n_train, [windows[i][1] for i in tests], p.horizon,
+                           p.seasonal_period)
+        except (ValueError, ArithmeticError, np.linalg.LinAlgError):
+            pass                                 # reported by the Evaluator as not available
+    return dict(zip(tests, out))
+
+
+def _encode_windows(series, params: dict, stride: int, reference: str):
+    """Yield ``(split, (series, end), serialized Example)`` for each window of one series; test
+    windows also carry the ``reference/auto_ets`` forecast when ``reference`` asks for it."""
     p = fm.ForecastParams(**params)
     series_id, times, values, splits = series
     windows = list(fm.make_windows(values, splits, p, stride))
@@ -127,6 +148,7 @@ def _encode_windows(series, params: dict, stride: int):
     future = np.stack([w[3] for w in windows])
     x = fm.transform_window(raw, p)
     y = fm.transform_target(raw, future, p)
+    ref = _reference(values, splits, windows, p) if reference == "auto_ets" else {}
     for i, (split, end, _, _) in enumerate(windows):
         ex = Example()
         f = ex.features.feature
@@ -136,6 +158,8 @@ def _encode_windows(series, params: dict, stride: int):
         f["window"].float_list.value.extend(raw[i].ravel())
         f["meta/series_id"].bytes_list.value.append(series_id.encode())
         f["meta/target_time"].bytes_list.value.append(times[end + 1].encode())
+        if i in ref:
+            f["reference/auto_ets"].float_list.value.extend(ref[i])
         yield split, (series_id, end), ex.SerializeToString(deterministic=True)
 
 
@@ -147,7 +171,7 @@ def _write_json(obj, path):
 def run_transform(params: dict, examples, graph, transformed, ctx) -> dict:
     """Analyze, window and write; ``params`` holds the ``transform`` section and
     ``target_column``. Returns key metrics."""
-    from components.tasks import forecast_graph
+    from components.tasks import forecast_checks, forecast_graph
 
     columns = examples.properties["feature_columns"]
     if params["target_column"] not in columns:
@@ -160,12 +184,16 @@ def run_transform(params: dict, examples, graph, transformed, ctx) -> dict:
             "seasonal_period": params["seasonal_period"]}
     target_index = columns.index(params["target_column"])
     counts_path = graph.path("window_counts.json")
+    facts_path = graph.path("data_checks.json")
     with beam.Pipeline(options=ctx.beam_options()) as p:
         rows = (p | "Read" >> ReadSplits(examples.uri)
                 | "Decode" >> beam.MapTuple(lambda split, data: (split, decode(data, columns))))
-        series = (rows | "BySeries" >> beam.Map(lambda sr: (sr[1].series_id, sr))
-                  | "Group" >> beam.GroupByKey()
-                  | "Arrays" >> beam.Map(_series_arrays, len(columns)))
+        grouped = (rows | "BySeries" >> beam.Map(lambda sr: (sr[1].series_id, sr))
+                   | "Group" >> beam.GroupByKey())
+        series = grouped | "Arrays" >> beam.Map(_series_arrays, len(columns))
+        (grouped | "Facts" >> beam.Map(forecast_checks.series_facts, target_index)
+         | "AllFacts" >> beam.combiners.ToList()
+         | "SaveFacts" >> beam.Map(_write_json, facts_path))
         fitted = (series
                   | "TrainRows" >> beam.Map(_train_stats_input, params["log_returns"], target_index,
                                            params["horizon"], params["seasonal_period"])
@@ -175,7 +203,8 @@ def run_transform(params: dict, examples, graph, transformed, ctx) -> dict:
                       | "ScalesByid" >> beam.combiners.ToDict())))
         fitted | "SaveParams" >> beam.Map(_write_json, graph.path("params.json"))
         windows = series | "Window" >> beam.FlatMap(
-            _encode_windows, beam.pvalue.AsSingleton(fitted), params["stride"])
+            _encode_windows, beam.pvalue.AsSingleton(fitted), params["stride"],
+            params["reference"])
         (windows | "Write" >> WriteSplits(transformed.uri)
          | "SaveCounts" >> SaveSplitCounts(counts_path))
     finish_splits(transformed.uri)
@@ -188,10 +217,17 @@ def run_transform(params: dict, examples, graph, transformed, ctx) -> dict:
         raise DataError(f"Transform: no {'train' if not counts['train'] else 'test'} windows of "
                         f"lookback {params['lookback']} + horizon {params['horizon']}; "
                         "lower transform.lookback or add data")
+    with open(facts_path, encoding="utf-8") as fh:
+        warnings = forecast_checks.warnings(json.load(fh), params["target_column"])
+    for line in warnings:
+        ctx.echo(line)
+    if warnings:
+        ctx.log_text("\n".join(warnings) + "\n", "data_warnings.txt")
     forecast_graph.save(fitted_params, graph.path("graph"))
     shape = {"steps": fitted_params.steps, "n_features": len(columns),
              "horizon": fitted_params.horizon, "lookback": fitted_params.lookback,
-             "normalization": fitted_params.normalization, "base": fitted_params.base}
+             "normalization": fitted_params.normalization, "base": fitted_params.base,
+             "reference": params["reference"]}
     if fitted_params.base != "none":
         mae = fitted_params.train_baseline_mae
         ctx.echo(f"window-relative model: it forecasts a correction to the {fitted_params.base} "
@@ -199,4 +235,5 @@ def run_transform(params: dict, examples, graph, transformed, ctx) -> dict:
                  f"{mae['seasonal_naive']:.4g}, period {fitted_params.seasonal_period})")
     graph.properties.update(task="forecast", **shape)
     transformed.properties.update(split_names=list(SPLITS), split_counts=counts, **shape)
-    return {**{f"{s}_windows": n for s, n in counts.items()}, "mase_scale": fitted_params.mase_scale}
+    return {**{f"{s}_windows": n for s, n in counts.items()}, "mase_scale": fitted_params.mase_scale,
+            "data_warnings": len(warnings)}
