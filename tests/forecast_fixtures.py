@@ -31,8 +31,9 @@ def forecast_config(tmp_path, data_path: str, **overrides) -> dict:
         "transform": {"log_returns": ["Close"], "lookback": 10, "horizon": 2},
         "model": {"type": "lstm", "units": 8},
         "training": {"epochs": 2, "batch_size": 32},
-        # Machinery tests need a blessed model: a 2-epoch model need not beat the baselines.
-        "evaluation": {"blessing": {"max_ratio_to_best_baseline": None}},
+        # Machinery tests need a blessed model: a 2-epoch model need not beat the baselines;
+        # the AutoETS reference has its own tests (and costs a numba compile per process).
+        "evaluation": {"reference": "none", "blessing": {"max_ratio_to_best_baseline": None}},
         "pusher": {"serving_dir": "serving"},
     }
     for section, values in overrides.items():

@@ -68,7 +68,7 @@ def test_every_stage_left_a_complete_typed_artifact(run):
     assert not [d for d in os.listdir(root / "Trainer") if "tmp" in d]
     evaluation = Artifact.load(str(root / "Evaluator" / "1" / "evaluation"))
     metrics = evaluation.properties["metrics"]
-    assert set(metrics) == {"model", "naive", "seasonal_naive", "drift", "window_mean"}
+    assert set(metrics) == {"model", "naive", "seasonal_naive", "drift", "window_mean", "auto_ets"}
     for name in ("mae", "rmse", "smape", "mase", "directional_accuracy"):
         assert np.isfinite(metrics["model"][name])
     assert metrics["naive"]["mase"] > 0

@@ -3,10 +3,10 @@
 Every baseline (naive, seasonal-naive, drift, window mean) is scored on the same windows, and the
 verdict and the blessing compare the model with the best of them. The statistical reference
 (AutoETS, computed by the Transform) is scored and shown next to them; it enters the blessing only
-with ``must_beat_reference``. The current champion (newest
-pushed version) is re-scored on the same windows so the comparison is fair. With several series,
-each is also scored on its own MASE scale (``per_series.csv``). Writes ``metrics.json``,
-``predictions.csv``, ``per_series.csv``, ``forecast_vs_actual.png`` and ``residuals.png``.
+with ``must_beat_reference``. The current champion (newest pushed version) is re-scored on the
+same windows so the comparison is fair. With several series, each is also scored on its own MASE
+scale (``per_series.csv``). Writes ``metrics.json``, ``predictions.csv``, ``per_series.csv``,
+``forecast_vs_actual.png`` and ``residuals.png``.
 """
 from __future__ import annotations
 
@@ -20,7 +20,6 @@ from components import ensemble
 from components.split_io import split_pattern
 from components.tasks import forecast_math as fm
 from components.tasks.forecast_metrics import baseline_forecasts, forecast_metrics
-
 
 REFERENCE = "auto_ets"
 
