@@ -55,6 +55,29 @@ def run_executor(module, cfg: dict, inputs: dict, folder: str, ctx: Context | No
     return outputs
 
 
+def run_example_cli(example: str, tmp, change) -> str:
+    """Run ``examples/<example>/pipeline.yaml``, edited by ``change(cfg)``, with the CLI in ``tmp``
+    (a fresh folder, the default MLflow store); returns its stdout."""
+    import subprocess
+    import sys
+
+    import yaml
+
+    folder = os.path.join(ROOT, "examples", example)
+    with open(os.path.join(folder, "pipeline.yaml"), encoding="utf-8") as fh:
+        cfg = yaml.safe_load(fh)
+    cfg["data"]["path"] = os.path.join(folder, cfg["data"]["path"])
+    change(cfg)
+    config = tmp / "pipeline.yaml"
+    config.write_text(yaml.safe_dump(cfg))
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    env["PYTHONPATH"] = ROOT
+    done = subprocess.run([sys.executable, "-m", "pipeline.cli", "run", str(config)], cwd=tmp,
+                          env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return done.stdout
+
+
 def pipeline_yaml(tmp_path, name: str, epochs: int = 6) -> tuple:
     """A YAML config for 300 real MSFT rows writing under ``tmp_path/name``, blessing the first
     model; returns ``(path, validated config)``."""

@@ -16,29 +16,23 @@ from pipeline.artifacts import Artifact
 from pipeline.config import load_config
 from pipeline.dag import DEFAULT_STAGES as STAGES
 from pipeline.runner import latest_execution, run_pipeline
+from tests.forecast_fixtures import run_example_cli
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-EXAMPLE = os.path.join(ROOT, "examples", "stock_forecast")
+
+
+def _quick(cfg: dict) -> None:
+    cfg["training"]["epochs"] = 2
+    cfg["evaluation"]["blessing"]["max_ratio_to_best_baseline"] = None   # bless the first model
+    cfg["compression"].update(latency_runs=50, pruning={"epochs": 1})
 
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     """The example config with 2 epochs, run by the CLI in a fresh folder with the default store."""
     tmp = tmp_path_factory.mktemp("e2e")
-    with open(os.path.join(EXAMPLE, "pipeline.yaml")) as fh:
-        cfg = yaml.safe_load(fh)
-    cfg["data"]["path"] = os.path.join(EXAMPLE, cfg["data"]["path"])
-    cfg["training"]["epochs"] = 2
-    cfg["evaluation"]["blessing"]["max_ratio_to_best_baseline"] = None   # bless the first model
-    cfg["compression"].update(latency_runs=50, pruning={"epochs": 1})
-    config = tmp / "pipeline.yaml"
-    config.write_text(yaml.safe_dump(cfg))
-    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
-    env["PYTHONPATH"] = ROOT
-    done = subprocess.run([sys.executable, "-m", "pipeline.cli", "run", str(config)], cwd=tmp,
-                          env=env, capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    return tmp, str(config), done.stdout
+    stdout = run_example_cli("stock_forecast", tmp, _quick)
+    return tmp, str(tmp / "pipeline.yaml"), stdout
 
 
 def test_cli_prints_progress_metrics_and_summary(run):

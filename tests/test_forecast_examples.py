@@ -3,34 +3,19 @@ values exceed everything in the train split. It gets a warning, the AutoETS refe
 baseline, and the default window-relative model does not lose to the naive forecast."""
 import json
 import os
-import subprocess
-import sys
 
 import pytest
-import yaml
 
 from pipeline.runner import latest_execution
-from tests.forecast_fixtures import ROOT
-
-EXAMPLE = os.path.join(ROOT, "examples", "air_passengers_forecast")
+from tests.forecast_fixtures import run_example_cli
 
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     """The example as shipped, compression off, by the CLI in a fresh folder."""
     tmp = tmp_path_factory.mktemp("air")
-    with open(os.path.join(EXAMPLE, "pipeline.yaml")) as fh:
-        cfg = yaml.safe_load(fh)
-    cfg["data"]["path"] = os.path.join(EXAMPLE, cfg["data"]["path"])
-    cfg["compression"] = {"enabled": False}
-    config = tmp / "pipeline.yaml"
-    config.write_text(yaml.safe_dump(cfg))
-    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
-    env["PYTHONPATH"] = ROOT
-    done = subprocess.run([sys.executable, "-m", "pipeline.cli", "run", str(config)], cwd=tmp,
-                          env=env, capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    return tmp, done.stdout
+    return tmp, run_example_cli("air_passengers_forecast", tmp,
+                                lambda cfg: cfg.update(compression={"enabled": False}))
 
 
 def test_test_values_above_the_train_range_are_warned_about(run):
