@@ -29,7 +29,8 @@ setup(
         "statsforecast==2.0.1",                   # Evaluator: the AutoETS reference
     ],
     extras_require={
-        "test": ["pytest==9.2.0", "hypothesis==6.170.27", "jax[cpu]==0.10.2", "pandas==3.1.1"],
+        "test": ["pytest==9.2.0", "pytest-xdist==3.8.0", "hypothesis==6.170.27", "jax[cpu]==0.10.2",
+                 "pandas==3.1.1"],
         "jax": ["jax[cpu]==0.10.2"],
     },
     entry_points={"console_scripts": ["seqline=pipeline.cli:main"]},

@@ -25,7 +25,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 TARGET = 0.9
-BASELINES = ("naive", "seasonal_naive", "drift", "window_mean")
+BASELINES = ("naive", "seasonal_naive", "seasonal_mean", "drift", "window_mean")
 
 
 def forecast_examples(names: list | None) -> list:
@@ -89,7 +89,7 @@ def table(rows: dict) -> str:
                         f"{'-':>10}{ratio:>9.2f}{'-':>8}")
                      + f"{r['seconds']:>9.1f}  {verdict} (best baseline: {r['best']})")
     lines.append(f"MASE on the test split (lower is better); H horizon, m seasonal period "
-                 f"(seasonal_naive is naive when m = 1); 'vs best' is model / best baseline, "
+                 f"('-': not computed, e.g. no season); 'vs best' is model / best baseline, "
                  f"target <= {TARGET}x; 'vs ETS' is model / AutoETS")
     return "\n".join(lines)
 

@@ -18,7 +18,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 
-from pipeline import distribution, fingerprint, tracking
+from pipeline import backtest, distribution, fingerprint, tracking
 from pipeline.artifacts import Artifact, write_json_atomic
 from pipeline.component import Context
 from pipeline.dag import build_dag, component_names, select_stages
@@ -161,7 +161,11 @@ def run_pipeline(cfg: dict, *, start: str | None = None, until: str | None = Non
     with pipeline_lock(root, wait=wait, echo=progress.echo):
         for leftover in remove_stale_temporaries(root):
             progress.echo(f"removed {leftover}, left by an interrupted run")
-        return _run_locked(cfg, order, stages, progress, list(beam_args or []), use_cache)
+        result = _run_locked(cfg, order, stages, progress, list(beam_args or []), use_cache)
+        if "Evaluator" in stages and cfg["evaluation"].get("backtest", {}).get("folds"):
+            backtest.run(cfg, result, run_pipeline, progress.echo, beam_args=beam_args,
+                         use_cache=use_cache)
+        return result
 
 
 def _freeze_library_objects() -> None:

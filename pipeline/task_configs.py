@@ -112,6 +112,9 @@ FORECAST = {
         "target_column": _f(str),
         "series_id_column": _f(OPTIONAL_STR, None),
         "split": split_section(),
+        "until": _f(NUM, 1.0, minimum=0.01, maximum=1.0,
+                    help="the oldest fraction of the time range that is read (later rows are "
+                         "left out); evaluation.backtest sets it for each fold"),
         "max_bad_fraction": _f(NUM, 0.01, minimum=0.0, maximum=1.0),
         "max_missing_run": _f(int, 5, minimum=0,
                               help="longer runs of missing values are quarantined"),
@@ -120,8 +123,8 @@ FORECAST = {
         "scaling": _f(str, "standard", choices=("standard", "minmax", "none")),
         "log_returns": _f((bool, list), False, help="true for all features, or a list of columns"),
         "lookback": _f((int, type(None)), None, minimum=2,
-                       help="steps of history per window; default 30, or one seasonal period "
-                            "if that is longer"),
+                       help="steps of history per window; default three seasons (a season "
+                            "of at most 24 steps) or one, at least 30"),
         "horizon": _f(int, 1, minimum=1),
         "stride": _f(int, 1, minimum=1),
         "normalization": _f(str, "window", choices=("window", "global"),
@@ -135,6 +138,11 @@ FORECAST = {
         "reference": _f(str, "auto_ets", choices=("auto_ets", "none"),
                         help="a statistical model scored next to the baselines: AutoETS fitted "
                              "on each series' train split (statsforecast), or none"),
+        "backtest": Section({
+            "folds": _f(int, 0, minimum=0,
+                        help="0: off; N >= 2: the run is the last of N test blocks (rolling "
+                             "origin), the N - 1 earlier ones are trained and scored too"),
+        }),
         "blessing": Section({
             "max_mase": _f(OPTIONAL_NUM, None, minimum=0.0,
                            help="bless only if test MASE is below this"),
@@ -178,6 +186,7 @@ def check_forecast(cfg: dict) -> None:
                 raise ConfigError(f"transform.log_returns: '{column}' is not a feature column")
     check_split(data["split"])
     _resolve_season(cfg)
+    _check_backtest(cfg)
     check_compression(cfg["compression"])
 
 
@@ -193,13 +202,30 @@ def seasonal_period(cfg: dict) -> tuple:
                                  data["series_id_column"])
 
 
+def _check_backtest(cfg: dict) -> None:
+    """``evaluation.backtest.folds``: 0 or at least 2, each fold with enough train data."""
+    from pipeline.backtest import fold_splits
+
+    folds = cfg["evaluation"]["backtest"]["folds"]
+    if folds == 1:
+        raise ConfigError("evaluation.backtest.folds: 1 fold is the run itself; use 0 (off) "
+                          "or at least 2")
+    fold_splits(cfg["data"]["split"], folds)
+
+
+def default_lookback(period: int) -> int:
+    """At least 30 steps; three seasons when a season is at most 24 steps (so the seasonal mean
+    of the window has seasons to average), else one season."""
+    return max(30, 3 * period if period <= 24 else period)
+
+
 def _resolve_season(cfg: dict) -> None:
-    """``transform.lookback`` defaults to 30, or one season if longer; a lookback shorter than
-    the season is an error (seasonal-naive needs one season of history)."""
+    """``transform.lookback`` defaults to :func:`default_lookback`; a lookback shorter than the
+    season is an error (seasonal-naive needs one season of history)."""
     period, source = seasonal_period(cfg)
     transform = cfg["transform"]
     if transform["lookback"] is None:
-        transform["lookback"] = max(30, period)
+        transform["lookback"] = default_lookback(period)
     elif period > transform["lookback"]:
         raise ConfigError(
             f"evaluation.seasonal_period: {period} ({source}) must not exceed transform.lookback "

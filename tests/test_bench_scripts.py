@@ -41,7 +41,8 @@ def test_forecast_accuracy_prints_every_baseline_and_the_ratio(tmp_path):
     out = bench(tmp_path, "forecast_accuracy.py", "--examples", "air_passengers_forecast",
                 "--epochs", "3")
     header, _, row = out.splitlines()[-4:-1]
-    for name in ("naive", "seasonal_naive", "drift", "window_mean", "auto_ets", "vs best"):
+    for name in ("naive", "seasonal_naive", "seasonal_mean", "drift", "window_mean", "auto_ets",
+                 "vs best"):
         assert name in header
     assert row.startswith("air_passengers_forecast") and ("PASS" in row or "MISS" in row)
     assert not os.path.exists(tmp_path / "mlruns")   # everything went to its temporary folder

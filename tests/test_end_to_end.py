@@ -42,7 +42,7 @@ def test_cli_prints_progress_metrics_and_summary(run):
     assert "epoch 2/2" in stdout
     assert "vs best baseline" in stdout
     assert any(w in stdout for w in ("beats every baseline", "ties the", "does NOT beat the"))
-    for baseline in ("naive", "seasonal_naive", "drift", "window_mean"):
+    for baseline in ("naive", "seasonal_naive", "seasonal_mean", "drift", "window_mean"):
         assert f"\n    {baseline} " in stdout          # the score table shows every baseline
     assert "stage" in stdout and "key metrics" in stdout
     assert "exported version 1" in stdout
@@ -62,7 +62,8 @@ def test_every_stage_left_a_complete_typed_artifact(run):
     assert not [d for d in os.listdir(root / "Trainer") if "tmp" in d]
     evaluation = Artifact.load(str(root / "Evaluator" / "1" / "evaluation"))
     metrics = evaluation.properties["metrics"]
-    assert set(metrics) == {"model", "naive", "seasonal_naive", "drift", "window_mean", "auto_ets"}
+    assert set(metrics) == {"model", "naive", "seasonal_naive", "seasonal_mean", "drift",
+                            "window_mean", "auto_ets"}
     for name in ("mae", "rmse", "smape", "mase", "directional_accuracy"):
         assert np.isfinite(metrics["model"][name])
     assert metrics["naive"]["mase"] > 0
@@ -159,7 +160,7 @@ for row in x[:, None].astype(np.float32):
 target = columns.index(meta["outputs"]["forecast"]["column"])
 if post["window_relative"]:
     value = (np.concatenate(values) * spread[:, 0, target:target + 1]
-             + windows[:, post["base_index"], target])
+             + windows[:, :, target] @ np.array(post["base_weights"]))
 else:
     value = np.concatenate(values) * post["scale"] + post["center"]
 edge_forecast = windows[:, -1, target:target + 1] * np.exp(np.cumsum(value, axis=1)) if post["log_returns"] else value

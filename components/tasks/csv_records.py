@@ -176,6 +176,14 @@ def split_boundaries(timestamps, fractions: dict) -> tuple:
     return t1, t2
 
 
+def cutoff_time(timestamps, until: float) -> int:
+    """The first timestamp after the oldest ``until`` fraction of the sorted distinct ones (rows
+    from it on are left out, e.g. by a backtest fold); past the last one when ``until`` is 1."""
+    stamps = sorted(set(timestamps))
+    used = max(1, int(round(len(stamps) * until)))
+    return stamps[used] if used < len(stamps) else (stamps[-1] + 1 if stamps else 0)
+
+
 def split_of(timestamp: int, boundaries: tuple) -> str:
     """The split a timestamp belongs to, given :func:`split_boundaries`."""
     t1, t2 = boundaries

@@ -66,8 +66,8 @@ def edge_metadata(graph, transformed) -> dict:
                      "first step is dropped for every feature")
     steps += ["x = (x - location) / spread, per feature", "replace values that are not finite by 0"]
     if relative[t]:
-        post = [f"value[h] = output[h] * spread of the target + filled target at window step "
-                f"base_index[h] (the {p.base} forecast)"]
+        post = [f"value[h] = output[h] * spread of the target + the {p.base} forecast "
+                "base[h] = sum over window steps s of base_weights[s][h] * filled target[s]"]
     else:
         post = ["value = output * scale + center"]
     if p.log_returns[t]:
@@ -89,7 +89,8 @@ def edge_metadata(graph, transformed) -> dict:
         "outputs": {"forecast": {"horizon": p.horizon, "column": p.target_column}},
         "postprocessing": {"steps": post, "center": p.center[t], "scale": p.scale[t],
                            "window_relative": bool(relative[t]), "base": p.base,
-                           "base_index": fm.base_index(p).tolist(),
+                           "base_weights": fm.base_weights(p.base, p.lookback, p.horizon,
+                                                           p.seasonal_period).tolist(),
                            "log_returns": p.log_returns[t]},
         "label_map": None,
     }

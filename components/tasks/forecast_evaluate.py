@@ -1,7 +1,7 @@
 """Forecast evaluation: test-split metrics in original units, next to baselines; the blessing.
 
-Every baseline (naive, seasonal-naive, drift, window mean) is scored on the same windows, and the
-verdict and the blessing compare the model with the best of them. The statistical reference
+Every baseline (naive, seasonal-naive, seasonal mean, drift, window mean) is scored on the same
+windows, and the verdict and the blessing compare the model with the best of them. The statistical reference
 (AutoETS, computed by the Transform) is scored and shown next to them; it enters the blessing only
 with ``must_beat_reference``. The current champion (newest pushed version) is re-scored on the
 same windows so the comparison is fair. With several series, each is also scored on its own MASE

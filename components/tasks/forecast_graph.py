@@ -28,7 +28,8 @@ class ForecastTransform(tf.Module):
         self.center = tf.constant(p.center, tf.float64)
         self.scale = tf.constant(p.scale, tf.float64)
         self.floor = tf.constant(p.spread_floor or [0.0] * self.n_features, tf.float64)
-        self.base_index = tf.constant(fm.base_index(p))
+        self.base_weights = tf.constant(
+            fm.base_weights(p.base, p.lookback, p.horizon, p.seasonal_period), tf.float64)
         window = tf.TensorSpec([None, p.lookback, self.n_features], tf.float32, name="window")
         pred = tf.TensorSpec([None, p.horizon], tf.float32, name="prediction")
         self.transform = tf.function(self._transform, input_signature=[window], autograph=False)
@@ -60,7 +61,7 @@ class ForecastTransform(tf.Module):
         values = tf.cast(prediction, tf.float64)
         if self.target_relative:
             _, spread = self._location_spread(filled)
-            base = tf.gather(filled[:, :, self.t], self.base_index, axis=1)
+            base = tf.linalg.matmul(filled[:, :, self.t], self.base_weights)
             values = values * spread[:, 0, self.t:self.t + 1] + base
         else:
             values = values * self.scale[self.t] + self.center[self.t]

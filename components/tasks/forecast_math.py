@@ -7,8 +7,9 @@ returns (which drops the first step), and anything still missing becomes 0. Then
 - ``normalization: window`` (the default): each level feature is taken relative to the window
   itself, ``(v - last value) / spread`` (the window's standard deviation, at least a tenth of
   the train split's); log-return features are scaled with train-split statistics. The target is
-  the **correction** to a base forecast (naive, or seasonal-naive where that was better on the
-  train split) in units of the window's spread, so a model that outputs 0 forecasts the base.
+  the **correction** to a base forecast in units of the window's spread, so a model that
+  outputs 0 forecasts the base: naive, seasonal-naive or the seasonal mean (:func:`base_weights`),
+  whichever was most accurate on the eval split.
 - ``normalization: global``: every feature is scaled with train-split statistics and the target
   is the future level (or log return), transformed the same way.
 
@@ -37,9 +38,9 @@ class ForecastParams:
     mase_scale: float          # mean |y_t - y_{t-1}| of the target on the train split
     normalization: str = "global"   # "window" or "global"
     spread_floor: list = None  # per feature: smallest window spread (window normalization)
-    base: str = "none"         # the forecast the model corrects: naive, seasonal_naive or none
+    base: str = "none"         # the forecast the model corrects: one of BASES, or none
     seasonal_period: int = 1
-    train_baseline_mae: dict = None  # {"naive": ..., "seasonal_naive": ...}: how base was chosen
+    base_selection: dict = None  # {"split": ..., "mae": {base: MAE}}: how the base was chosen
     series_mase_scale: dict = None   # per series id: its own train-split mean absolute step
 
     @property
@@ -95,17 +96,41 @@ def last_target(raw: np.ndarray, p: ForecastParams) -> np.ndarray:
     return fill_missing(raw)[:, -1, p.target_index]
 
 
-def base_index(p: ForecastParams) -> np.ndarray:
-    """``[H]``: for each horizon step, the window step whose value the base forecast repeats
-    (the last one for naive; one season before the forecast step for seasonal-naive)."""
-    period = p.seasonal_period if p.base == "seasonal_naive" else 1
-    k = np.arange(1, p.horizon + 1)
-    return p.lookback - 1 + k - period * np.ceil(k / period).astype(int)
+BASES = ("naive", "seasonal_naive", "seasonal_mean")
+
+
+def candidate_bases(lookback: int, period: int) -> list:
+    """The bases a window of ``lookback`` steps can give with season ``period``: the seasonal
+    ones need a period above 1, the seasonal mean at least two whole seasons."""
+    if period <= 1:
+        return ["naive"]
+    return ["naive", "seasonal_naive"] + (["seasonal_mean"] if lookback // period >= 2 else [])
+
+
+def base_weights(base: str, lookback: int, horizon: int, period: int) -> np.ndarray:
+    """``[lookback, horizon]``: base forecast ``[h] = sum_s weights[s, h] * window target[s]``.
+
+    ``naive`` repeats the last value; ``seasonal_naive`` the value one season before each
+    forecast step; ``seasonal_mean`` averages that value over every whole season of the window
+    (statsforecast's SeasonalWindowAverage), shifted by how far the mean of the last season lies
+    above the mean of those seasons, so a trend does not pull it back.
+    """
+    m = period if base != "naive" else 1
+    seasons = lookback // m if base == "seasonal_mean" else 1
+    k = np.arange(1, horizon + 1)
+    index = lookback - 1 + k - m * np.ceil(k / m).astype(int)
+    weights = np.zeros((lookback, horizon))
+    for j in range(seasons):
+        weights[index - j * m, k - 1] += 1 / seasons
+        weights[lookback - (j + 1) * m:lookback - j * m] -= 1 / (seasons * m)
+    weights[lookback - m:] += 1 / m
+    return weights
 
 
 def base_forecast(filled: np.ndarray, p: ForecastParams) -> np.ndarray:
     """The forecast a window-relative model corrects, ``[B, H]`` (filled windows in)."""
-    return filled[:, base_index(p), p.target_index]
+    weights = base_weights(p.base, p.lookback, p.horizon, p.seasonal_period)
+    return filled[:, :, p.target_index] @ weights
 
 
 def _target_affine(raw: np.ndarray, p: ForecastParams) -> tuple:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from components.tasks.forecast_math import fill_missing
+from components.tasks.forecast_math import base_weights, candidate_bases, fill_missing
 
 
 def naive_forecast(windows: np.ndarray, target_index: int, horizon: int) -> np.ndarray:
@@ -12,14 +12,13 @@ def naive_forecast(windows: np.ndarray, target_index: int, horizon: int) -> np.n
     return np.repeat(last[:, None], horizon, axis=1)
 
 
-def seasonal_naive_forecast(windows: np.ndarray, target_index: int, horizon: int,
-                            period: int) -> np.ndarray:
-    """Step k repeats the value one season earlier: ``y[t + k - period * ceil(k / period)]``."""
+def seasonal_forecast(windows: np.ndarray, target_index: int, horizon: int, period: int,
+                      kind: str = "seasonal_naive") -> np.ndarray:
+    """``seasonal_naive``: step k repeats the value one season earlier; ``seasonal_mean``: the
+    mean of that value over the window's whole seasons, re-levelled at the last season
+    (:func:`components.tasks.forecast_math.base_weights`)."""
     series = fill_missing(windows)[:, :, target_index]
-    lookback = series.shape[1]
-    k = np.arange(1, horizon + 1)
-    index = lookback - 1 + k - period * np.ceil(k / period).astype(int)
-    return series[:, index]
+    return series @ base_weights(kind, series.shape[1], horizon, period)
 
 
 def drift_forecast(windows: np.ndarray, target_index: int, horizon: int) -> np.ndarray:
@@ -37,10 +36,11 @@ def window_mean_forecast(windows: np.ndarray, target_index: int, horizon: int) -
 
 def baseline_forecasts(windows: np.ndarray, target_index: int, horizon: int,
                        period: int) -> dict:
-    """Every baseline the Evaluator scores, by name; seasonal-naive only with a period > 1."""
+    """Every baseline the Evaluator scores, by name: the seasonal ones need a period > 1, the
+    seasonal mean two whole seasons in the window."""
     out = {"naive": naive_forecast(windows, target_index, horizon)}
-    if period > 1:
-        out["seasonal_naive"] = seasonal_naive_forecast(windows, target_index, horizon, period)
+    for kind in candidate_bases(windows.shape[1], period)[1:]:
+        out[kind] = seasonal_forecast(windows, target_index, horizon, period, kind)
     out["drift"] = drift_forecast(windows, target_index, horizon)
     out["window_mean"] = window_mean_forecast(windows, target_index, horizon)
     return out

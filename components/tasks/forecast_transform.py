@@ -32,11 +32,14 @@ def log_return_mask(log_returns, columns) -> list:
 
 
 class ForecastMomentsFn(MomentsFn):
-    """Feature moments plus the target's mean absolute step (the MASE scale) and the train-split
-    absolute errors of the naive and seasonal-naive forecasts over the horizon."""
+    """Feature moments plus the target's mean absolute step (the MASE scale) and, per split
+    (train, eval), the absolute errors of each candidate base forecast over the horizon."""
 
-    EXACT = ("abs_step", "naive_error", "seasonal_error")
-    COUNTS = ("steps", "naive_count", "seasonal_count")
+    def __init__(self, n_features: int, bases: list):
+        super().__init__(n_features)
+        errors = [f"{split}/{base}" for split in ("train", "eval") for base in bases]
+        self.EXACT = ("abs_step",) + tuple(f"{e}_error" for e in errors)
+        self.COUNTS = ("steps",) + tuple(f"{e}_count" for e in errors)
 
     def create_accumulator(self):
         return {**super().create_accumulator(), **{k: 0 for k in self.COUNTS}}
@@ -67,28 +70,40 @@ def _series_arrays(item, n_features: int):
     return series_id, [r.time for _, r in rows], values, [s for s, _ in rows]
 
 
-def lagged_errors(target: np.ndarray, horizon: int, period: int) -> dict:
-    """``{"naive": (sum, count), "seasonal": (sum, count)}`` of absolute errors over steps
-    1..horizon of one series' train-split target, as the two baselines would forecast them."""
-    k = np.arange(1, horizon + 1)
-    lags = {"naive": k, "seasonal": period * np.ceil(k / period).astype(int)}
-    out = {}
-    for name, lag in lags.items():
-        diffs = [np.abs(target[n:] - target[:-n]) for n in lag if n < len(target)]
-        diffs = np.concatenate(diffs) if diffs else np.zeros(0)
-        diffs = diffs[np.isfinite(diffs)]
-        out[name] = (float(diffs.sum()), len(diffs))
+def base_errors(target: np.ndarray, splits: list, lookback: int, horizon: int,
+                period: int, bases: list) -> dict:
+    """``{"<split>/<base>": (sum, count)}`` of the absolute errors of each candidate base forecast
+    over the windows of one series whose first target lies in the train or eval split (windows
+    with a missing value are left out)."""
+    from numpy.lib.stride_tricks import sliding_window_view
+
+    out = {f"{s}/{b}": (0.0, 0) for s in ("train", "eval") for b in bases}
+    if len(target) < lookback + horizon:
+        return out
+    windows = sliding_window_view(target, lookback)[:len(target) - lookback - horizon + 1]
+    future = sliding_window_view(target[lookback:], horizon)
+    ok = np.isfinite(windows).all(1) & np.isfinite(future).all(1)
+    first = np.asarray(splits[lookback:len(target) - horizon + 1])
+    for base in bases:
+        weights = fm.base_weights(base, lookback, horizon, period)
+        for split in ("train", "eval"):
+            rows = ok & (first == split)
+            error = np.abs(windows[rows] @ weights - future[rows])
+            out[f"{split}/{base}"] = (float(error.sum()), error.size)
     return out
 
 
-def _train_stats_input(series, log_returns, target_index, horizon, period):
-    """What one series contributes to the analyzers: train-split rows only."""
+def _train_stats_input(series, log_returns, target_index, window: dict):
+    """What one series contributes to the analyzers: feature moments and steps of its train
+    rows, and the errors of the candidate bases on its train and eval windows."""
     _, _, values, splits = series
     train = np.array([s == "train" for s in splits])
     feats = fm.series_features(values, log_returns)
     target = fm.fill_missing(values[None, :, target_index:target_index + 1], axis=1)[0, :, 0]
     step = np.abs(np.diff(target))[train[1:]]
-    return feats[train], step[np.isfinite(step)], lagged_errors(target[train], horizon, period)
+    errors = base_errors(values[:, target_index], splits, window["lookback"], window["horizon"],
+                         window["seasonal_period"], window["bases"])
+    return feats[train], step[np.isfinite(step)], errors
 
 
 def _series_scale(series, target_index) -> tuple:
@@ -101,21 +116,27 @@ def _series_scale(series, target_index) -> tuple:
     return series_id, float(np.mean(steps)) if len(steps) else None
 
 
+def choose_base(acc: dict, bases: list) -> dict:
+    """``{"base", "split", "mae"}``: the candidate with the lowest MAE on the eval windows (on the
+    train windows when there are none); a tie keeps the simpler one (earlier in ``bases``)."""
+    split = "eval" if acc[f"eval/{bases[0]}_count"] else "train"
+    mae = {b: acc[f"{split}/{b}_error"] / acc[f"{split}/{b}_count"]
+           for b in bases if acc[f"{split}/{b}_count"]}
+    return {"base": min(mae, key=mae.get) if mae else "naive", "split": split, "mae": mae}
+
+
 def _params(acc, base: dict, scaling: str, series_scales: dict) -> dict:
     if acc["steps"] == 0:
         raise DataError("Transform: the train split has too few rows to compute statistics")
     center, scale = scaling_stats(acc, scaling)
     _, std = scaling_stats(acc, "standard")
-    naive = acc["naive_error"] / max(acc["naive_count"], 1)
-    seasonal = acc["seasonal_error"] / max(acc["seasonal_count"], 1)
-    better = ("seasonal_naive" if base["seasonal_period"] > 1 and acc["seasonal_count"]
-              and seasonal < naive else "naive")
+    chosen = choose_base(acc, fm.candidate_bases(base["lookback"], base["seasonal_period"]))
     return {**base, "center": center, "scale": scale,
             "mase_scale": max(acc["abs_step"] / acc["steps"], 1e-12),
             "spread_floor": [0.1 * s for s in std],
-            "base": better if base["normalization"] == "window" else "none",
+            "base": chosen["base"] if base["normalization"] == "window" else "none",
             "series_mase_scale": dict(sorted(series_scales.items())),
-            "train_baseline_mae": {"naive": naive, "seasonal_naive": seasonal}}
+            "base_selection": {"split": chosen["split"], "mae": chosen["mae"]}}
 
 
 def _reference(values, splits, windows, p: fm.ForecastParams) -> dict:
@@ -163,6 +184,16 @@ def _encode_windows(series, params: dict, stride: int, reference: str):
         yield split, (series_id, end), ex.SerializeToString(deterministic=True)
 
 
+def base_line(p: fm.ForecastParams) -> str:
+    """One line: the base the window-relative model corrects, and why."""
+    chosen = p.base_selection
+    mae = ", ".join(f"{b.replace('_', '-')} {v:.4g}" for b, v in chosen["mae"].items())
+    seasons = p.lookback // p.seasonal_period
+    mean = f"; seasonal-mean of {seasons} seasons" if "seasonal_mean" in chosen["mae"] else ""
+    return (f"window-relative model: it forecasts a correction to the {p.base.replace('_', '-')} "
+            f"forecast ({chosen['split']}-split MAE: {mae}; period {p.seasonal_period}{mean})")
+
+
 def _write_json(obj, path):
     with open(path, "w", encoding="utf-8") as fh:
         json.dump(obj, fh, indent=2, sort_keys=True)
@@ -183,6 +214,7 @@ def run_transform(params: dict, examples, graph, transformed, ctx) -> dict:
             "horizon": params["horizon"], "normalization": params["normalization"],
             "seasonal_period": params["seasonal_period"]}
     target_index = columns.index(params["target_column"])
+    bases = fm.candidate_bases(params["lookback"], params["seasonal_period"])
     counts_path = graph.path("window_counts.json")
     facts_path = graph.path("data_checks.json")
     with beam.Pipeline(options=ctx.beam_options()) as p:
@@ -196,8 +228,8 @@ def run_transform(params: dict, examples, graph, transformed, ctx) -> dict:
          | "SaveFacts" >> beam.Map(_write_json, facts_path))
         fitted = (series
                   | "TrainRows" >> beam.Map(_train_stats_input, params["log_returns"], target_index,
-                                           params["horizon"], params["seasonal_period"])
-                  | "Analyze" >> beam.CombineGlobally(ForecastMomentsFn(len(columns)))
+                                           {**base, "bases": bases})
+                  | "Analyze" >> beam.CombineGlobally(ForecastMomentsFn(len(columns), bases))
                   | "Params" >> beam.Map(_params, base, params["scaling"], beam.pvalue.AsSingleton(
                       series | "SeriesScales" >> beam.Map(_series_scale, target_index)
                       | "ScalesByid" >> beam.combiners.ToDict())))
@@ -229,10 +261,7 @@ def run_transform(params: dict, examples, graph, transformed, ctx) -> dict:
              "normalization": fitted_params.normalization, "base": fitted_params.base,
              "reference": params["reference"]}
     if fitted_params.base != "none":
-        mae = fitted_params.train_baseline_mae
-        ctx.echo(f"window-relative model: it forecasts a correction to the {fitted_params.base} "
-                 f"forecast (train-split MAE: naive {mae['naive']:.4g}, seasonal-naive "
-                 f"{mae['seasonal_naive']:.4g}, period {fitted_params.seasonal_period})")
+        ctx.echo(base_line(fitted_params))
     graph.properties.update(task="forecast", **shape)
     transformed.properties.update(split_names=list(SPLITS), split_counts=counts, **shape)
     return {**{f"{s}_windows": n for s, n in counts.items()}, "mase_scale": fitted_params.mase_scale,

@@ -48,6 +48,12 @@ def generate(params: dict, examples, quarantine, ctx) -> dict:
         parsed = p | "Paths" >> beam.Create(paths) | "ParseRows" >> ParseRows(spec)
         checked = parsed.records | "CheckSeries" >> CheckSeries(columns, params["max_missing_run"])
         kept = checked | "Kept" >> beam.FlatMap(lambda c: c[0])
+        if params["until"] < 1.0:
+            cutoff = (kept | "CutoffStamps" >> beam.Map(lambda r: r.timestamp)
+                      | "CutoffSet" >> beam.combiners.ToSet()
+                      | "Cutoff" >> beam.Map(cr.cutoff_time, params["until"]))
+            kept = kept | "BeforeCutoff" >> beam.Filter(
+                lambda r, c: r.timestamp < c, c=beam.pvalue.AsSingleton(cutoff))
         rejected = ((parsed.rejected, checked | "SeriesRejects" >> beam.FlatMap(lambda c: c[1]))
                     | "AllRejects" >> beam.Flatten())
         bounds = (kept | "Stamps" >> beam.Map(lambda r: r.timestamp)
