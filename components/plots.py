@@ -56,13 +56,16 @@ def tuning_history(values, path: str, objective: str) -> str:
 
 def forecast_vs_actual(times, actual, predicted, baseline, path: str, title: str, zoom: int = 60,
                        baseline_label: str = "naive (last value)", reference=None,
-                       reference_label: str = "AutoETS (reference)") -> str:
+                       reference_label: str = "AutoETS (reference)", band=None) -> str:
     """Test-period actual values, the model's and a baseline's forecast (and the statistical
-    reference's, if given); the last ``zoom`` steps enlarged below, where the lines can be told
-    apart."""
+    reference's, and a shaded ``band = (lower, upper, label)`` interval, if given); the last
+    ``zoom`` steps enlarged below, where the lines can be told apart."""
     fig, axes = plt.subplots(2, 1, figsize=(10, 6.5))
     for ax, start in ((axes[0], 0), (axes[1], max(0, len(actual) - zoom))):
         x = np.arange(start, len(actual))
+        if band is not None:
+            ax.fill_between(x, band[0][start:], band[1][start:], color="tab:blue", alpha=0.18,
+                            linewidth=0, label=band[2])
         ax.plot(x, actual[start:], label="actual", color="black", linewidth=1.2)
         ax.plot(x, baseline[start:], label=baseline_label, color="tab:gray", linewidth=0.9,
                 linestyle="--")

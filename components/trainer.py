@@ -67,6 +67,18 @@ def epoch_logger(ctx, epochs: int, prefix: str = ""):
     return EpochLogger()
 
 
+def learning_rate(train_cfg: dict, total_steps: int | None):
+    """``training.learning_rate``, constant or (``lr_schedule: cosine``) a cosine decay to a tenth
+    of it over ``total_steps`` optimizer steps; a function of the optimizer's step count, so a
+    resumed fit continues the schedule exactly."""
+    import keras
+
+    if train_cfg.get("lr_schedule", "constant") == "constant":
+        return train_cfg["learning_rate"]
+    return keras.optimizers.schedules.CosineDecay(train_cfg["learning_rate"],
+                                                  max(total_steps, 1), alpha=0.1)
+
+
 def fit_model(task, examples, model_cfg: dict, train_cfg: dict, name: str, callbacks=(),
               epochs: int | None = None, backup: str | None = None, strategy=None) -> tuple:
     """Build, compile and fit one model on the task's datasets with early stopping on the eval
@@ -84,20 +96,21 @@ def fit_model(task, examples, model_cfg: dict, train_cfg: dict, name: str, callb
 
     keras.utils.set_random_seed(train_cfg["seed"])
     train, val = task.datasets(examples, train_cfg)
+    epochs = epochs or train_cfg["epochs"]
+    scheduled = train_cfg.get("lr_schedule", "constant") != "constant"
+    steps = ts.count_batches(train) if backup or scheduled else None   # a pass over the data
+    rate = learning_rate(train_cfg, epochs * steps if scheduled else None)
     with strategy.scope() if strategy else contextlib.nullcontext():
         model = task.build_model(model_cfg, examples, name)
-        model.compile(optimizer=keras.optimizers.Adam(train_cfg["learning_rate"]),
-                      **task.compile_args(examples))
+        model.compile(optimizer=keras.optimizers.Adam(rate), **task.compile_args(examples))
     monitor = "val_loss" if val is not None else "loss"
     stop = keras.callbacks.EarlyStopping(monitor=monitor, patience=train_cfg["early_stopping_patience"],
                                          restore_best_weights=True)
-    epochs = epochs or train_cfg["epochs"]
     if backup is None:
         history = model.fit(train, validation_data=val, epochs=epochs, verbose=0,
                             callbacks=[stop, *callbacks]).history
         return model, history, monitor
     resumable = ts.ResumableTraining(backup, train_cfg["seed"], stop)
-    steps = ts.count_batches(train)
     stream = ts.epoch_stream(train, steps, ts.restored_epoch(backup))
     if strategy:
         multi_worker.prepare(model, strategy, train)

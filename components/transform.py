@@ -21,6 +21,7 @@ def parameters(cfg: dict) -> dict:
 
         params["seasonal_period"] = seasonal_period(cfg)[0]
         params["reference"] = cfg["evaluation"]["reference"]
+        params["quantiles"] = cfg["model"]["quantiles"]
     return params
 
 

@@ -79,6 +79,9 @@ COMMON = {
         "epochs": _f(int, 10, minimum=1),
         "batch_size": _f(int, 64, minimum=1),
         "learning_rate": _f(NUM, 1e-3, minimum=0.0),
+        "lr_schedule": _f(str, "constant", choices=("constant", "cosine"),
+                          help="cosine: the learning rate falls from learning_rate to a tenth of "
+                               "it over training.epochs"),
         "early_stopping_patience": _f(int, 3, minimum=0),
         "shuffle_buffer": _f(int, 10000, minimum=1),
         "cache_in_memory": _f(bool, True, help="keep the serialized examples in memory after "

@@ -10,7 +10,7 @@ import glob
 import os
 
 from pipeline import spans
-from pipeline.config import NUM, Section
+from pipeline.config import COMMON, NUM, Section
 from pipeline.config import field_spec as _f
 from pipeline.errors import ConfigError
 
@@ -102,6 +102,13 @@ def check_split(split: dict, key: str = "data.split") -> None:
 
 
 FORECAST = {
+    "model": Section({
+        **COMMON["model"].fields,
+        "quantiles": _f((list, type(None)), None,
+                        help="quantile levels, e.g. [0.1, 0.5, 0.9]: the model forecasts each one "
+                             "(pinball loss; 0.5 is added if missing and is the point forecast); "
+                             "null: a point forecast"),
+    }),
     "data": Section({
         "path": _f(str, is_path=True, help="CSV file (relative to the config file); may contain "
                                            "{SPAN} or {YYYY}, {MM}, {DD}"),
@@ -112,6 +119,9 @@ FORECAST = {
         "target_column": _f(str),
         "series_id_column": _f(OPTIONAL_STR, None),
         "split": split_section(),
+        "split_by": _f(str, "time", choices=("time", "series"),
+                       help="time: one set of time boundaries for every series; series: each "
+                            "series split by its own time range (series with other spans)"),
         "until": _f(NUM, 1.0, minimum=0.01, maximum=1.0,
                     help="the oldest fraction of the time range that is read (later rows are "
                          "left out); evaluation.backtest sets it for each fold"),
@@ -176,6 +186,9 @@ def check_forecast(cfg: dict) -> None:
     wanted += [("data.feature_columns", c) for c in columns]
     if data["series_id_column"]:
         wanted.append(("data.series_id_column", data["series_id_column"]))
+    elif data["split_by"] == "series":
+        raise ConfigError("data.split_by: series needs data.series_id_column (the column naming "
+                          "each series)")
     require_columns(path, header, wanted)
     if data["target_column"] not in columns:
         data["feature_columns"] = columns + [data["target_column"]]
@@ -185,9 +198,35 @@ def check_forecast(cfg: dict) -> None:
             if column not in data["feature_columns"]:
                 raise ConfigError(f"transform.log_returns: '{column}' is not a feature column")
     check_split(data["split"])
+    cfg["model"]["quantiles"] = check_quantiles(cfg)
     _resolve_season(cfg)
     _check_backtest(cfg)
     check_compression(cfg["compression"])
+
+
+def check_quantiles(cfg: dict) -> list | None:
+    """``model.quantiles`` sorted, with 0.5 added; each level strictly between 0 and 1, none twice.
+    A target forecast as log returns allows one step only: a quantile of one step's log return
+    is a quantile of the next value, but quantiles of several steps' returns do not add up to a
+    quantile of their sum."""
+    levels = cfg["model"]["quantiles"]
+    if levels is None:
+        return None
+    if not levels or not all(isinstance(q, NUM) and not isinstance(q, bool) and 0 < q < 1
+                             for q in levels):
+        raise ConfigError(f"model.quantiles: expected a list of levels between 0 and 1 "
+                          f"(exclusive), e.g. [0.1, 0.5, 0.9], got {levels!r}")
+    if len(set(levels)) < len(levels):
+        raise ConfigError(f"model.quantiles: a level is listed twice in {levels!r}")
+    log_returns, target = cfg["transform"]["log_returns"], cfg["data"]["target_column"]
+    logged = log_returns is True or (isinstance(log_returns, list) and target in log_returns)
+    if logged and cfg["transform"]["horizon"] > 1:
+        raise ConfigError(f"model.quantiles: the target '{target}' is forecast as log returns "
+                          f"(transform.log_returns) over {cfg['transform']['horizon']} steps; "
+                          "quantiles of each step's return do not add up to a quantile of the "
+                          "later value: leave the target out of transform.log_returns or use "
+                          "horizon 1")
+    return sorted({float(q) for q in levels} | {0.5})
 
 
 def seasonal_period(cfg: dict) -> tuple:

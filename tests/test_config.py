@@ -70,7 +70,7 @@ def test_valid_config_gets_defaults_and_absolute_paths(folder):
     assert cfg["data"]["feature_columns"] == ["Volume", "Close"]
     assert cfg["model"] == {"type": "lstm", "units": 32, "layers": 1, "dropout": 0.0,
                             "heads": 4, "ff_units": 64, "ensemble": None,
-                            "bidirectional": False}
+                            "bidirectional": False, "quantiles": None}
     assert cfg["tuning"] is None          # no tuning section: no Tuner
     assert cfg["data"]["split"] == {"train": 0.8, "eval": 0.1, "test": 0.1}
     assert cfg["data"]["max_missing_run"] == 5

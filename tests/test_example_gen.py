@@ -378,3 +378,31 @@ def test_a_data_file_that_is_not_utf8_is_named_with_its_row(tmp_path):
     path.write_bytes("Date,Close\n2020-01-01,1.0\n2020-01-02,2.0\n".encode() + "2020-01-03,caf\xe9\n".encode("latin-1"))
     with pytest.raises(DataError, match=r"latin1.csv: line 4 is not UTF-8 text"):
         list(read_rows(str(path)))
+
+
+# --- series with different spans -------------------------------------------------------------------
+
+def test_series_of_different_spans_are_split_by_time_or_each_by_its_own_range(msft, tmp_path):
+    """Two series, the second ending halfway: split by time it has no test rows (and the run says
+    so); split per series it is tested on its own last rows."""
+    header, rows = msft
+    long = [["long", *r] for r in rows]
+    short = [["short", *r] for r in rows[:N_ROWS // 2]]
+    header = ["ticker", *header]
+    for folder in ("time", "series"):
+        (tmp_path / folder).mkdir()
+    by_time = run(tmp_path / "time", header, long + short, series_id_column="ticker")
+    line = next(l for l in by_time.echoed if l.startswith("split by time"))
+    assert "all 2 series" in line and "1 series have no test rows" in line
+    assert {r.series_id for r in by_time.splits()["test"]} == {"long"}
+    by_series = run(tmp_path / "series", header, long + short, series_id_column="ticker",
+                    split_by="series")
+    assert any(l.startswith("split per series: each of the 2 series") for l in by_series.echoed)
+    splits = by_series.splits()
+    for name in ("long", "short"):
+        own = {s: [r for r in records if r.series_id == name] for s, records in splits.items()}
+        assert_time_order(own)
+        assert len(own["test"]) == pytest.approx(0.1 * len(sum(own.values(), [])), abs=1)
+    by_series.assert_nothing_lost(len(long) + len(short))
+    with pytest.raises(ConfigError, match="^data.split_by: series needs data.series_id_column"):
+        config(tmp_path / "series", split_by="series")

@@ -25,8 +25,11 @@ class Interrupt(Exception):
     pass
 
 
-def test_interrupted_training_resumes_from_the_last_epoch(data):
+@pytest.mark.parametrize("schedule", ["constant", "cosine"])
+def test_interrupted_training_resumes_from_the_last_epoch(data, schedule):
     tmp, cfg, out = data
+    tmp = tmp / schedule
+    cfg = {**cfg, "training": {**cfg["training"], "lr_schedule": schedule}}
     inputs = {"transformed_examples": out["transformed_examples"], "transform_graph": out["transform_graph"]}
     lines = []
 
@@ -55,6 +58,13 @@ def test_interrupted_training_resumes_from_the_last_epoch(data):
     for a, b in zip(reference.get_weights(), loaded.get_weights()):
         np.testing.assert_array_equal(a, b)
     assert whole["model"].properties["best"] == props["best"]
+
+
+def test_the_cosine_schedule_falls_to_a_tenth_over_the_training_steps():
+    assert trainer.learning_rate({"learning_rate": 0.01, "lr_schedule": "constant"}, None) == 0.01
+    cosine = trainer.learning_rate({"learning_rate": 0.01, "lr_schedule": "cosine"}, 100)
+    rates = [float(cosine(step)) for step in (0, 50, 100, 150)]
+    np.testing.assert_allclose(rates, [0.01, 0.0055, 0.001, 0.001], rtol=1e-5)
 
 
 def test_training_logs_one_line_and_metrics_per_epoch(data):

@@ -74,6 +74,12 @@ def edge_metadata(graph, transformed) -> dict:
         post.append("forecast[h] = last filled target value * exp(value[0] + ... + value[h])")
     else:
         post.append("forecast = value")
+    outputs = {"horizon": p.horizon, "column": p.target_column}
+    if p.quantiles:
+        post = [f"output[h * {len(p.levels)} + q] is step h's quantile q (levels: "
+                "outputs.forecast.quantiles); apply the steps below to each quantile"] + post
+        post.append("sort each step's quantiles ascending; the point forecast is the 0.5 quantile")
+        outputs["quantiles"] = p.levels
     return {
         "inputs": {"x": {"steps": p.steps, "features": p.feature_columns,
                          "description": "one window of past values, oldest step first"}},
@@ -86,7 +92,7 @@ def edge_metadata(graph, transformed) -> dict:
                           "log_returns": dict(zip(p.feature_columns, p.log_returns)),
                           "center": dict(zip(p.feature_columns, p.center)),
                           "scale": dict(zip(p.feature_columns, p.scale))},
-        "outputs": {"forecast": {"horizon": p.horizon, "column": p.target_column}},
+        "outputs": {"forecast": outputs},
         "postprocessing": {"steps": post, "center": p.center[t], "scale": p.scale[t],
                            "window_relative": bool(relative[t]), "base": p.base,
                            "base_weights": fm.base_weights(p.base, p.lookback, p.horizon,

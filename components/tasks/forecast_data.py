@@ -47,3 +47,14 @@ def load_arrays(pattern: str, props: dict, batch_size: int = 1024) -> dict:
         parts["y_raw"].append(raw["y_raw"])
         parts["window"].append(raw["window"])
     return {k: np.concatenate(v) if v else np.zeros((0,)) for k, v in parts.items()}
+
+
+def target_quantiles(pattern: str, horizon: int, levels: list, count: int,
+                     sample: int = 100_000) -> np.ndarray:
+    """``[horizon, len(levels)]``: the ``levels`` quantiles of the training targets ``y`` per
+    forecast step, from about ``sample`` evenly spaced windows of the ``count`` in ``pattern``."""
+    spec = {"y": tf.io.FixedLenFeature([horizon], tf.float32)}
+    every = max(1, -(-count // sample))
+    ys = [batch["y"][::every] for batch in batched_examples(
+        pattern, 4096 * every, lambda s: tf.io.parse_example(s, spec)).as_numpy_iterator()]
+    return np.quantile(np.concatenate(ys), levels, axis=0).T

@@ -5,7 +5,8 @@ windows, and the verdict and the blessing compare the model with the best of the
 (AutoETS, computed by the Transform) is scored and shown next to them; it enters the blessing only
 with ``must_beat_reference``. The current champion (newest pushed version) is re-scored on the
 same windows so the comparison is fair. With several series, each is also scored on its own MASE
-scale (``per_series.csv``). Writes ``metrics.json``, ``predictions.csv``, ``per_series.csv``,
+scale (``per_series.csv``). A quantile model's intervals are scored next to the best baseline's
+(:mod:`components.tasks.forecast_intervals`). Writes ``metrics.json``, ``predictions.csv``, ``per_series.csv``,
 ``forecast_vs_actual.png`` and ``residuals.png``.
 """
 from __future__ import annotations
@@ -18,6 +19,7 @@ import numpy as np
 
 from components import ensemble
 from components.split_io import split_pattern
+from components.tasks import forecast_intervals as fi
 from components.tasks import forecast_math as fm
 from components.tasks.forecast_metrics import baseline_forecasts, forecast_metrics
 
@@ -140,14 +142,53 @@ def score_table(scores: dict) -> list:
     return lines
 
 
-def _write_predictions(path, data, forecast, naive):
+def _write_predictions(path, data, forecast, naive, quantiles=None, levels=()):
+    """One row per test window: actual, forecast and naive values per step (and each quantile
+    ``q<level>_<step>`` of a quantile model)."""
+    horizon = forecast.shape[1]
+    header = ["series_id", "target_time"] + [f"{k}{h + 1}" for k in ("actual", "forecast", "naive")
+                                             for h in range(horizon)]
+    if quantiles is not None:
+        header += [f"q{q:g}_{h + 1}" for h in range(horizon) for q in levels]
     with open(path, "w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
-        horizon = forecast.shape[1]
-        writer.writerow(["series_id", "target_time"] + [f"{k}{h + 1}" for k in ("actual", "forecast", "naive")
-                                                        for h in range(horizon)])
+        writer.writerow(header)
         for i in range(len(forecast)):
-            writer.writerow([data["series"][i], data["times"][i], *data["y_raw"][i], *forecast[i], *naive[i]])
+            extra = [] if quantiles is None else quantiles[i].ravel().tolist()
+            writer.writerow([data["series"][i], data["times"][i], *data["y_raw"][i], *forecast[i],
+                             *naive[i], *extra])
+
+
+def _intervals(data: dict, quantiles, baselines: dict, best: str, examples, p, period: int,
+               ctx) -> dict:
+    """The model's interval scores and the baseline interval's: the ``best`` baseline widened
+    by its error quantiles on the eval split (the train split if the eval split is empty)."""
+    from components.tasks.forecast_data import load_arrays
+
+    split = "eval" if examples.properties["split_counts"].get("eval") else "train"
+    cal = load_arrays(split_pattern(examples.uri, split), examples.properties)
+    cal_forecast = baseline_forecasts(cal["window"], p.target_index, p.horizon, period)[best]
+    errors = fi.error_quantiles(cal["y_raw"], cal_forecast, p.levels)
+    scores = {"model": fi.interval_scores(data["y_raw"], quantiles, p.levels, p.mase_scale),
+              "baseline": {"name": best, "calibration_split": split, **fi.interval_scores(
+                  data["y_raw"], fi.baseline_quantiles(baselines[best], errors), p.levels,
+                  p.mase_scale)}}
+    for line in fi.interval_lines(scores["model"], scores["baseline"]):
+        ctx.echo(line)
+    return scores
+
+
+def _interval_metrics(intervals: dict) -> dict:
+    """MLflow metrics: ``model_scaled_pinball``, ``model_coverage_80``, ``model_width_80`` and
+    the same for ``baseline_interval``."""
+    out = {}
+    for who, key in (("model", "model"), ("baseline", "baseline_interval")):
+        scores = intervals[who]
+        out[f"{key}_scaled_pinball"] = scores["scaled_pinball"]
+        for name, m in scores["intervals"].items():
+            out[f"{key}_coverage_{name}"] = m["coverage"]
+            out[f"{key}_width_{name}"] = m["width"]
+    return out
 
 
 def _meta(pattern: str, horizon: int, reference: bool) -> tuple:
@@ -233,7 +274,9 @@ def evaluate(params: dict, examples, graph, model_path: str, evaluation, ctx) ->
         pattern, p.horizon, examples.properties.get("reference") == REFERENCE)
     windows = data["window"]
     model = load_model(model_path)
-    forecast = fm.inverse(model.predict(data["x"], batch_size=1024, verbose=0), windows, p)
+    outputs = model.predict(data["x"], batch_size=1024, verbose=0)
+    forecast = fm.inverse(outputs, windows, p)
+    quantiles = fm.inverse_quantiles(outputs, windows, p) if p.quantiles else None
     period = params["seasonal_period"]
     ctx.echo(f"seasonal period {period} ({params['seasonal_period_source']})")
     baselines = baseline_forecasts(windows, p.target_index, p.horizon, period)
@@ -253,6 +296,7 @@ def evaluate(params: dict, examples, graph, model_path: str, evaluation, ctx) ->
     for line in score_table(scores):
         ctx.echo(line)
     baseline_scores = {n: scores[n] for n in baselines}
+    best = best_baseline(baseline_scores)
     version, champ = _champion_forecast(params["champion_dir"], windows, ctx)
     if champ is not None:
         scores["champion"] = forecast_metrics(data["y_raw"], champ, last, p.mase_scale)
@@ -265,27 +309,34 @@ def evaluate(params: dict, examples, graph, model_path: str, evaluation, ctx) ->
     ctx.echo(line)
     if reference is not None:
         ctx.echo(reference_line(scores["model"], scores[REFERENCE]))
+    intervals = (_intervals(data, quantiles, baselines, best, examples, p, period, ctx)
+                 if p.quantiles else None)
 
     os.makedirs(evaluation.uri, exist_ok=True)
-    best = best_baseline(baseline_scores)
     report = {"metrics": scores, "candidates": candidates, "test_windows": len(windows),
               "seasonal_period": period, "best_baseline": best, "beats_best_baseline": beats,
               "beats_naive": scores["model"]["mase"] < scores["naive"]["mase"],
               "verdict": line, "champion_version": version, "model_base": p.base,
-              "per_series_mean_mase": series_means}
+              "per_series_mean_mase": series_means, "intervals": intervals}
     with open(evaluation.path("metrics.json"), "w", encoding="utf-8") as fh:
         json.dump(report, fh, indent=2)
-    _write_predictions(evaluation.path("predictions.csv"), data, forecast, naive)
+    _write_predictions(evaluation.path("predictions.csv"), data, forecast, naive, quantiles,
+                       p.levels)
     _write_per_series(evaluation.path("per_series.csv"), series_table, list(forecasts))
     first = [i for i, s in enumerate(data["series"]) if s == data["series"][0]]
     title = f"Test split, 1-step-ahead {p.target_column}" + (f" ({data['series'][0]})" if data["series"][0] else "")
     times = [data["times"][i] for i in first]
+    band = None
+    if intervals:
+        lo, hi, nominal = fi.central_intervals(p.levels)[0]
+        band = (quantiles[first, 0, lo], quantiles[first, 0, hi],
+                f"model {fi.interval_name(nominal)}% interval")
     ctx.log_file(plots.forecast_vs_actual(times, data["y_raw"][first, 0], forecast[first, 0],
                                           baselines[best][first, 0],
                                           evaluation.path("forecast_vs_actual.png"), title,
                                           baseline_label=f"{best} (best baseline)",
                                           reference=None if reference is None
-                                          else reference[first, 0]))
+                                          else reference[first, 0], band=band))
     ctx.log_file(plots.residuals(times, data["y_raw"][first, 0] - forecast[first, 0],
                                  evaluation.path("residuals.png")))
     for path in ("metrics.json", "predictions.csv", "per_series.csv"):
@@ -294,6 +345,8 @@ def evaluate(params: dict, examples, graph, model_path: str, evaluation, ctx) ->
     ctx.log_metrics({f"candidate_{label}_{k}": v for label, m in candidates.items() for k, v in m.items()})
     if series_means:
         ctx.log_metrics({f"{who}_mean_series_mase": v for who, v in series_means.items()})
+    if intervals:
+        ctx.log_metrics(_interval_metrics(intervals))
     evaluation.properties.update(metrics=scores, candidates=candidates, beats_naive=report["beats_naive"],
                                  beats_best_baseline=beats, best_baseline=best,
                                  test_windows=len(windows))
@@ -301,4 +354,6 @@ def evaluate(params: dict, examples, graph, model_path: str, evaluation, ctx) ->
            **{f"{n}_mase": scores[n]["mase"] for n in baselines}}
     if reference is not None:
         key[f"{REFERENCE}_mase"] = scores[REFERENCE]["mase"]
+    if intervals:
+        key["scaled_pinball"] = intervals["model"]["scaled_pinball"]
     return key, blessed, reasons

@@ -14,7 +14,8 @@ from components.tasks.missing_values import fill_missing_tf
 
 
 class ForecastTransform(tf.Module):
-    """``transform(window)`` -> model input; ``inverse(prediction, window)`` -> original units."""
+    """``transform(window)`` -> model input; ``inverse(prediction, window)`` -> point forecast
+    in original units; with quantiles also ``inverse_quantiles(prediction, window)``."""
 
     def __init__(self, p: ForecastParams):
         super().__init__()
@@ -30,11 +31,15 @@ class ForecastTransform(tf.Module):
         self.floor = tf.constant(p.spread_floor or [0.0] * self.n_features, tf.float64)
         self.base_weights = tf.constant(
             fm.base_weights(p.base, p.lookback, p.horizon, p.seasonal_period), tf.float64)
+        self.n_levels, self.median = len(p.levels), p.levels.index(0.5)
         window = tf.TensorSpec([None, p.lookback, self.n_features], tf.float32, name="window")
-        pred = tf.TensorSpec([None, p.horizon], tf.float32, name="prediction")
+        pred = tf.TensorSpec([None, p.horizon * self.n_levels], tf.float32, name="prediction")
         self.transform = tf.function(self._transform, input_signature=[window], autograph=False)
         self.inverse = tf.function(self._inverse, input_signature=[pred, window],
                                    autograph=False)
+        if p.quantiles:
+            self.inverse_quantiles = tf.function(self._inverse_levels,
+                                                 input_signature=[pred, window], autograph=False)
 
     def _filled(self, window):
         return fill_missing_tf(tf.cast(window, tf.float64), self.lookback)
@@ -56,22 +61,28 @@ class ForecastTransform(tf.Module):
         z = tf.where(tf.math.is_finite(z), z, tf.zeros_like(z))
         return tf.cast(z, tf.float32)
 
-    def _inverse(self, prediction, window):
+    def _inverse_levels(self, prediction, window):
         filled = self._filled(window)
-        values = tf.cast(prediction, tf.float64)
+        values = tf.reshape(tf.cast(prediction, tf.float64), [-1, self.horizon, self.n_levels])
         if self.target_relative:
             _, spread = self._location_spread(filled)
             base = tf.linalg.matmul(filled[:, :, self.t], self.base_weights)
-            values = values * spread[:, 0, self.t:self.t + 1] + base
+            values = values * spread[:, :, self.t:self.t + 1] + base[:, :, None]
         else:
             values = values * self.scale[self.t] + self.center[self.t]
         if self.target_log:
-            values = filled[:, -1, self.t][:, None] * tf.exp(tf.cumsum(values, axis=1))
-        return tf.cast(values, tf.float32)
+            values = filled[:, -1, self.t][:, None, None] * tf.exp(tf.cumsum(values, axis=1))
+        return tf.cast(tf.sort(values, axis=2), tf.float32)
+
+    def _inverse(self, prediction, window):
+        return self._inverse_levels(prediction, window)[:, :, self.median]
 
 
 def save(p: ForecastParams, path: str) -> None:
-    """Export the transform graph as a SavedModel with ``transform`` and ``inverse`` signatures."""
+    """Export the transform graph as a SavedModel with ``transform`` and ``inverse`` signatures
+    (and ``inverse_quantiles`` for a quantile model)."""
     module = ForecastTransform(p)
-    tf.saved_model.save(module, path, signatures={"transform": module.transform,
-                                                   "inverse": module.inverse})
+    signatures = {"transform": module.transform, "inverse": module.inverse}
+    if p.quantiles:
+        signatures["inverse_quantiles"] = module.inverse_quantiles
+    tf.saved_model.save(module, path, signatures=signatures)

@@ -42,6 +42,7 @@ class ForecastParams:
     seasonal_period: int = 1
     base_selection: dict = None  # {"split": ..., "mae": {base: MAE}}: how the base was chosen
     series_mase_scale: dict = None   # per series id: its own train-split mean absolute step
+    quantiles: list = None     # sorted levels with 0.5 (model.quantiles), or None: a point forecast
 
     @property
     def target_index(self) -> int:
@@ -50,6 +51,11 @@ class ForecastParams:
     @property
     def any_log(self) -> bool:
         return any(self.log_returns)
+
+    @property
+    def levels(self) -> list:
+        """The quantile levels the model outputs per forecast step ([0.5] for a point model)."""
+        return self.quantiles or [0.5]
 
     @property
     def steps(self) -> int:
@@ -156,14 +162,27 @@ def transform_target(raw: np.ndarray, future: np.ndarray, p: ForecastParams) -> 
     return ((values - offset) / scale).astype(np.float32)
 
 
-def inverse(pred: np.ndarray, raw: np.ndarray, p: ForecastParams) -> np.ndarray:
-    """Model output ``[B, H]`` -> forecasts in original units ``[B, H]``."""
+def _inverse_levels(pred: np.ndarray, raw: np.ndarray, p: ForecastParams) -> np.ndarray:
+    """Model output ``[B, H * Q]`` (step-major: ``h * Q + q``) -> ``[B, H, Q]`` in original units,
+    each step's quantiles sorted ascending."""
     t = p.target_index
     offset, scale = _target_affine(raw, p)
-    values = np.asarray(pred, dtype=np.float64) * scale + offset
+    values = np.asarray(pred, dtype=np.float64).reshape(len(raw), p.horizon, len(p.levels))
+    values = values * np.expand_dims(scale, -1) + np.expand_dims(offset, -1)
     if p.log_returns[t]:
-        return last_target(raw, p)[:, None] * np.exp(np.cumsum(values, axis=1))
-    return values
+        values = last_target(raw, p)[:, None, None] * np.exp(np.cumsum(values, axis=1))
+    return np.sort(values, axis=2)
+
+
+def inverse(pred: np.ndarray, raw: np.ndarray, p: ForecastParams) -> np.ndarray:
+    """Model output -> point forecasts in original units ``[B, H]`` (the median of a quantile
+    model)."""
+    return _inverse_levels(pred, raw, p)[:, :, p.levels.index(0.5)]
+
+
+def inverse_quantiles(pred: np.ndarray, raw: np.ndarray, p: ForecastParams) -> np.ndarray:
+    """Model output -> quantile forecasts in original units ``[B, H, Q]``, levels ``p.levels``."""
+    return _inverse_levels(pred, raw, p)
 
 
 def series_features(values: np.ndarray, log_returns: list) -> np.ndarray:

@@ -19,7 +19,8 @@ import numpy as np
 
 from components.exact_sum import exact
 from components.example_proto import Example
-from components.split_io import SPLITS, ReadSplits, SaveSplitCounts, WriteSplits, finish_splits
+from components.split_io import (SPLITS, ReadSplits, SaveSplitCounts, WriteSplits, finish_splits,
+                                  split_pattern)
 from components.tasks import forecast_math as fm
 from components.tasks.feature_stats import MomentsFn, scaling_stats
 from components.tasks.timeseries_codec import decode
@@ -194,6 +195,16 @@ def base_line(p: fm.ForecastParams) -> str:
             f"forecast ({chosen['split']}-split MAE: {mae}; period {p.seasonal_period}{mean})")
 
 
+def quantile_offsets(uri: str, p: fm.ForecastParams, count: int) -> list:
+    """``[H * Q]`` step-major: where a quantile model's outputs start (the head's bias), each
+    level's train-split quantile of the target minus the median's. An untrained model then
+    forecasts the base (its median) inside an interval as wide as the base's train errors."""
+    from components.tasks.forecast_data import target_quantiles
+
+    q = target_quantiles(split_pattern(uri, "train"), p.horizon, p.levels, count)
+    return (q - q[:, [p.levels.index(0.5)]]).ravel().tolist()
+
+
 def _write_json(obj, path):
     with open(path, "w", encoding="utf-8") as fh:
         json.dump(obj, fh, indent=2, sort_keys=True)
@@ -212,7 +223,7 @@ def run_transform(params: dict, examples, graph, transformed, ctx) -> dict:
     base = {"feature_columns": columns, "target_column": params["target_column"],
             "log_returns": params["log_returns"], "lookback": params["lookback"],
             "horizon": params["horizon"], "normalization": params["normalization"],
-            "seasonal_period": params["seasonal_period"]}
+            "seasonal_period": params["seasonal_period"], "quantiles": params.get("quantiles")}
     target_index = columns.index(params["target_column"])
     bases = fm.candidate_bases(params["lookback"], params["seasonal_period"])
     counts_path = graph.path("window_counts.json")
@@ -256,10 +267,13 @@ def run_transform(params: dict, examples, graph, transformed, ctx) -> dict:
     if warnings:
         ctx.log_text("\n".join(warnings) + "\n", "data_warnings.txt")
     forecast_graph.save(fitted_params, graph.path("graph"))
+    if fitted_params.quantiles:
+        transformed.properties["quantile_offsets"] = quantile_offsets(
+            transformed.uri, fitted_params, counts["train"])
     shape = {"steps": fitted_params.steps, "n_features": len(columns),
              "horizon": fitted_params.horizon, "lookback": fitted_params.lookback,
              "normalization": fitted_params.normalization, "base": fitted_params.base,
-             "reference": params["reference"]}
+             "reference": params["reference"], "quantiles": fitted_params.quantiles}
     if fitted_params.base != "none":
         ctx.echo(base_line(fitted_params))
     graph.properties.update(task="forecast", **shape)

@@ -3,7 +3,9 @@
 Outputs
     examples: ``Split-{train,eval,test}-*.tfrecord.gz``, one ``tf.train.Example`` per time step.
     quarantine: ``quarantine.csv`` (file, row, reason, raw) sorted by file and row.
-Every eval/test timestamp comes after every train timestamp, across all series.
+With ``data.split_by: time`` every eval/test timestamp comes after every train timestamp, across
+all series; with ``split_by: series`` each series is split by its own time range (for series
+with different spans, so that each one is tested).
 """
 from __future__ import annotations
 
@@ -56,11 +58,15 @@ def generate(params: dict, examples, quarantine, ctx) -> dict:
                 lambda r, c: r.timestamp < c, c=beam.pvalue.AsSingleton(cutoff))
         rejected = ((parsed.rejected, checked | "SeriesRejects" >> beam.FlatMap(lambda c: c[1]))
                     | "AllRejects" >> beam.Flatten())
-        bounds = (kept | "Stamps" >> beam.Map(lambda r: r.timestamp)
-                  | "AllStamps" >> beam.combiners.ToSet()
-                  | "Bounds" >> beam.Map(cr.split_boundaries, params["split"]))
+        by_series = params.get("split_by") == "series"
+        bounds = (kept | "Stamps" >> beam.Map(
+                      lambda r: (r.series_id if by_series else "", r.timestamp))
+                  | "StampSets" >> beam.CombinePerKey(beam.combiners.ToSetCombineFn())
+                  | "Bounds" >> beam.MapTuple(
+                      lambda key, stamps: (key, cr.split_boundaries(stamps, params["split"]))))
         keyed = kept | "AssignSplit" >> beam.Map(
-            lambda r, b: (cr.split_of(r.timestamp, b), r), b=beam.pvalue.AsSingleton(bounds))
+            lambda r, b: (cr.split_of(r.timestamp, b[r.series_id if by_series else ""]), r),
+            b=beam.pvalue.AsDict(bounds))
         written = (keyed
                    | "Encode" >> beam.MapTuple(
                        lambda split, r: (split, (r.series_id, r.timestamp), encode(r, columns)))
@@ -70,11 +76,16 @@ def generate(params: dict, examples, quarantine, ctx) -> dict:
         tallies = ((written,   # (split, rows) per shard
                     rejected | "RejectTally" >> beam.Map(lambda r: ("rejected", 1)),
                     checked | "SeriesTally" >> beam.FlatMap(
-                        lambda c: [("series", 1), ("out_of_order", c[2])]))
+                        lambda c: [("series", 1), ("out_of_order", c[2])]),
+                    keyed | "TestedSeries" >> beam.MapTuple(lambda split, r: (r.series_id,
+                                                                              split == "test"))
+                    | "AnyTest" >> beam.CombinePerKey(any)
+                    | "Untested" >> beam.FlatMapTuple(
+                        lambda _, tested: [] if tested else [("untested_series", 1)]))
                    | "AllTallies" >> beam.Flatten() | "Tally" >> beam.CombinePerKey(sum))
         (p | "Once" >> beam.Create([None]) | "Summary" >> beam.Map(
             _write_summary, summary_path, tallies=beam.pvalue.AsDict(tallies),
-            bounds=beam.pvalue.AsSingleton(bounds, default_value=None)))
+            bounds=beam.pvalue.AsDict(bounds)))
     finish_splits(examples.uri)
     with open(summary_path, encoding="utf-8") as fh:
         summary = json.load(fh)
@@ -88,7 +99,22 @@ def _write_summary(_, path, tallies, bounds):
     with open(path, "w", encoding="utf-8") as fh:
         json.dump({"split_counts": splits, "rejected": rejected,
                    "out_of_order": tallies.get("out_of_order", 0), "series": tallies.get("series", 0),
-                   "rows": sum(splits.values()) + rejected, "split_boundaries": bounds}, fh)
+                   "untested_series": tallies.get("untested_series", 0),
+                   "rows": sum(splits.values()) + rejected,
+                   "split_boundaries": bounds.get("", bounds) if bounds else None}, fh)
+
+
+def split_line(summary: dict, split_by: str) -> str:
+    """Which time split the series got, and (split by time) how many have no test rows."""
+    n = summary["series"]
+    if split_by == "series":
+        return f"split per series: each of the {n} series by its own time range (data.split_by)"
+    line = f"split by time: one set of boundaries for all {n} series (data.split_by: time)"
+    untested = summary.get("untested_series", 0)
+    if untested:
+        line += (f"; warning: {untested} series have no test rows (they end before the test "
+                 "period); data.split_by: series splits each series by its own time range")
+    return line
 
 
 def _finish(summary: dict, params: dict, examples, quarantine, ctx) -> dict:
@@ -104,6 +130,8 @@ def _finish(summary: dict, params: dict, examples, quarantine, ctx) -> dict:
     for split in ("train", "test"):
         if summary["split_counts"][split] == 0:
             raise DataError(f"{params['path']}: the {split} split is empty; add data or change data.split")
+    if summary["series"] > 1:
+        ctx.echo(split_line(summary, params.get("split_by", "time")))
     examples.properties.update(
         split_names=list(SPLITS), split_counts=summary["split_counts"],
         feature_columns=list(params["feature_columns"]), series=summary["series"],
