@@ -71,13 +71,9 @@ def write(path: str, text: str) -> None:
 
 def load(path: str) -> dict:
     """Read and check a schema file; a problem is a ConfigError naming the file and key."""
-    try:
-        with open(path, encoding="utf-8") as fh:
-            raw = yaml.safe_load(fh)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark else ""
-        raise ConfigError(f"{path}{where}: invalid YAML ({getattr(exc, 'problem', exc)})") from None
+    from pipeline.yaml_loader import load_file
+
+    raw = load_file(path)
     if not isinstance(raw, dict) or not isinstance(raw.get("features"), dict):
         raise ConfigError(f"{path}: expected a mapping with a 'features' mapping")
     for name, spec in raw["features"].items():

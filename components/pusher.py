@@ -17,6 +17,7 @@ import os
 import shutil
 
 from pipeline.component import ComponentSpec
+from pipeline.lock import pid_alive
 
 SPEC = ComponentSpec(
     name="Pusher",
@@ -35,10 +36,24 @@ def parameters(cfg: dict) -> dict:
     return {"task": cfg["task"], **cfg["pusher"]}
 
 
+def remove_dead_temporaries(parent: str, name: str) -> list:
+    """Delete ``.tmp-<name>-<pid>`` / ``.old-<name>-<pid>`` folders in ``parent`` whose process
+    is gone (a Pusher killed mid-export); returns what was removed."""
+    removed = []
+    for entry in os.listdir(parent) if os.path.isdir(parent) else ():
+        for mark in (f".tmp-{name}-", f".old-{name}-"):
+            pid = entry[len(mark):]
+            if entry.startswith(mark) and pid.isdigit() and not pid_alive(int(pid)):
+                shutil.rmtree(os.path.join(parent, entry), ignore_errors=True)
+                removed.append(os.path.join(parent, entry))
+    return removed
+
+
 def _replace_dir(build, final: str) -> None:
     """Write a folder with ``build(tmp)`` and rename it to ``final`` (replacing an old one)."""
     parent = os.path.dirname(final)
     os.makedirs(parent, exist_ok=True)
+    remove_dead_temporaries(parent, os.path.basename(final))
     tmp = os.path.join(parent, f".tmp-{os.path.basename(final)}-{os.getpid()}")
     old = os.path.join(parent, f".old-{os.path.basename(final)}-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)

@@ -67,6 +67,16 @@ def epoch_logger(ctx, epochs: int, prefix: str = ""):
     return EpochLogger()
 
 
+def first_epoch_note(losses: list, monitor: str) -> str | None:
+    """A warning when early stopping kept the first of several epochs: the monitored loss never
+    improved on it, so the model is the least trained one (often one that learned nothing)."""
+    if len(losses) < 2 or min(range(len(losses)), key=losses.__getitem__) != 0:
+        return None
+    return (f"warning: early stopping kept epoch 1 of {len(losses)}: {monitor} never improved "
+            f"after the first epoch ({losses[0]:.4f}); the model may have learned little. Try "
+            "a lower training.learning_rate, more data, or check the features")
+
+
 def learning_rate(train_cfg: dict, total_steps: int | None):
     """``training.learning_rate``, constant or (``lr_schedule: cosine``) a cosine decay to a tenth
     of it over ``total_steps`` optimizer steps; a function of the optimizer's step count, so a
@@ -213,6 +223,9 @@ def execute(inputs, outputs, params, ctx) -> dict:
         model, selected, losses = trained[0][1], None, None
         best = min(curves.get(monitor) or [float("nan")])
         architecture = model_cfg["type"]
+        note = first_epoch_note(curves.get(monitor) or [], monitor)
+        if note:
+            ctx.echo(note)
     else:
         model, selected, losses, monitor = _select(task, examples, train_cfg, trained,
                                                    params["name"], out.uri)

@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
+import signal
 import sys
 import warnings
 
@@ -45,6 +47,15 @@ def _quiet_libraries() -> None:
     # Beam's optional BigQuery client warns on the root logger that apitools is missing;
     # seqline uses no BigQuery.
     logging.getLogger().addFilter(lambda record: "apitools not found" not in record.getMessage())
+    # A seqline error raised inside a Beam transform is logged by Beam with its traceback
+    # before it reaches the CLI, which prints it as one line.
+    for name in ("apache_beam.runners.common", "apache_beam.runners.direct.executor"):
+        logging.getLogger(name).addFilter(_not_a_seqline_error)
+
+
+def _not_a_seqline_error(record: logging.LogRecord) -> bool:
+    """False for a log record carrying a :class:`SeqlineError`."""
+    return not (record.exc_info and isinstance(record.exc_info[1], SeqlineError))
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -227,16 +238,40 @@ def _ui(args) -> int:
     uri = tracking.tracking_uri()
     if uri.startswith("sqlite:///") and not os.path.exists(uri[len("sqlite:///"):]):
         raise SeqlineError(f"no tracking store at {uri}; run a pipeline first")
-    print(f"MLflow UI for {uri} at http://{args.host}:{args.port} (Ctrl-C stops it)")
+    print(f"MLflow UI for {uri} at http://{args.host}:{args.port} (Ctrl-C stops it)", flush=True)
     cmd = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri,
            "--host", args.host, "--port", str(args.port)]
     root = tracking.default_artifact_root()
     if root:
         cmd += ["--default-artifact-root", root]
+    # its own process group, so that stopping seqline (Ctrl-C or SIGTERM) stops the server
+    # and every worker it started, and nothing is left holding the port
+    server = subprocess.Popen(cmd, start_new_session=True)
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
-        return subprocess.call(cmd)
+        return server.wait()
     except KeyboardInterrupt:
+        _stop_group(server)
         return 0
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def _stop_group(process, grace: float = 15.0) -> None:
+    """SIGTERM to ``process``'s group, SIGKILL to what is left after ``grace`` seconds."""
+    import subprocess
+
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        pass
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
 
 
 def _serve(args) -> int:

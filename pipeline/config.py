@@ -13,15 +13,16 @@ Example:
 from __future__ import annotations
 
 import difflib
+import math
 import os
+import re
 from dataclasses import dataclass, field
 from typing import Any
-
-import yaml
 
 from pipeline.errors import ConfigError
 
 REQUIRED = object()
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
 MODEL_TYPES = ("simple_rnn", "lstm", "gru", "transformer")
 STAGES = ("ExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "Transform", "Tuner",
           "Trainer", "Evaluator", "Compressor", "Pusher")   # Tuner: only with a tuning section
@@ -38,6 +39,7 @@ class Field:
     maximum: float | None = None
     help: str = ""
     is_path: bool = False      # resolved against the config file's folder
+    is_name: bool = False      # becomes a folder, an MLflow and a Keras name: see NAME
 
 
 @dataclass
@@ -59,7 +61,8 @@ _f = field_spec
 
 NUM = (int, float)
 COMMON = {
-    "name": _f(str, help="pipeline name; also the MLflow experiment and model name"),
+    "name": _f(str, is_name=True,
+               help="pipeline name; also the MLflow experiment and model name"),
     "task": _f(str, "forecast", help="see pipeline.task_configs.TASK_SECTIONS"),
     "pipeline_root": _f(str, "output/pipeline", is_path=True, help="where artifacts are written"),
     "model": Section({
@@ -100,7 +103,8 @@ COMMON = {
     "pusher": Section({
         "serving_dir": _f(str, "output/serving", is_path=True),
         "edge_dir": _f(str, "output/edge", is_path=True, help="where the chosen .tflite goes"),
-        "model_name": _f((str, type(None)), None, help="default: the pipeline name"),
+        "model_name": _f((str, type(None)), None, is_name=True,
+                         help="default: the pipeline name"),
         "register": _f(bool, True, help="register in the MLflow Model Registry"),
     }),
     "validation": Section({
@@ -138,6 +142,12 @@ def check_value(key: str, spec: Field, value: Any) -> Any:
         raise ConfigError(f"{key}: expected {_type_name(spec.types)}, got {value!r}")
     if spec.choices and value not in spec.choices:
         raise ConfigError(f"{key}: must be one of {', '.join(spec.choices)}, got {value!r}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"{key}: expected a finite number, got {value}")
+    if spec.is_name and isinstance(value, str) and not NAME.fullmatch(value):
+        raise ConfigError(f"{key}: must be 1 to 100 letters, digits, '.', '_' or '-', starting "
+                          f"with a letter or digit (it names folders and MLflow entries), "
+                          f"got {value!r}")
     if isinstance(value, (int, float)) and not is_bool:
         if spec.minimum is not None and value < spec.minimum:
             raise ConfigError(f"{key}: must be >= {spec.minimum}, got {value}")
@@ -179,6 +189,17 @@ def _validate(section: Section, raw: Any, prefix: str, base_dir: str) -> dict:
     return out
 
 
+def check_output_folder(key: str, folder: str) -> None:
+    """``folder`` must be, or be creatable as, a folder this process can write to."""
+    existing = os.path.abspath(folder)
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        raise ConfigError(f"{key}: {existing} is a file, not a folder (in {folder})")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ConfigError(f"{key}: {existing} is not writable (in {folder})")
+
+
 def validate_config(raw: Any, base_dir: str = ".") -> dict:
     """Validate a parsed YAML mapping; return the full config with defaults filled in."""
     from pipeline.model_choices import check_model_choices
@@ -188,9 +209,13 @@ def validate_config(raw: Any, base_dir: str = ".") -> dict:
     if not isinstance(raw, dict):
         raise ConfigError(f"config: expected a mapping, got {raw!r}")
     task = raw.get("task", "forecast")
-    if task not in TASK_SECTIONS:
+    if not isinstance(task, str) or task not in TASK_SECTIONS:
         raise ConfigError(f"task: must be one of {', '.join(TASK_SECTIONS)}, got {task!r}")
     cfg = _validate(schema(task), raw, "", base_dir)
+    for key, folder in (("pipeline_root", cfg["pipeline_root"]),
+                        ("pusher.serving_dir", cfg["pusher"]["serving_dir"]),
+                        ("pusher.edge_dir", cfg["pusher"]["edge_dir"])):
+        check_output_folder(key, folder)
     cfg["pusher"]["model_name"] = cfg["pusher"]["model_name"] or cfg["name"]
     cfg["mlflow"]["experiment"] = cfg["mlflow"]["experiment"] or cfg["name"]
     TASK_CHECKS[task](cfg)
@@ -200,16 +225,6 @@ def validate_config(raw: Any, base_dir: str = ".") -> dict:
 
 def load_config(path: str) -> dict:
     """Read and validate the YAML config at ``path``."""
-    if not os.path.isfile(path):
-        raise ConfigError(f"config file not found: {path}")
-    try:
-        with open(path, encoding="utf-8") as fh:
-            raw = yaml.safe_load(fh)
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start}: {exc.reason})") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark else ""
-        problem = " ".join(str(getattr(exc, "problem", None) or exc).split())
-        raise ConfigError(f"{path}{where}: invalid YAML ({problem})") from None
-    return validate_config(raw, os.path.dirname(os.path.abspath(path)))
+    from pipeline.yaml_loader import load_file
+
+    return validate_config(load_file(path), os.path.dirname(os.path.abspath(path)))

@@ -25,6 +25,17 @@ class PipelineBusy(SeqlineError):
     exit_code = 4
 
 
+def pid_alive(pid: int) -> bool:
+    """Whether a process ``pid`` exists on this host (perhaps another user's)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def holder(pipeline_root: str, name: str = LOCK_FILE) -> dict:
     """What the lock file says about the process holding it (may be empty or stale)."""
     try:

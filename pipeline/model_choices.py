@@ -104,9 +104,38 @@ def _check_lookback(key: str, cfg: dict, values: list) -> None:
                               "trial's model reads the last lookback of them")
 
 
+MAX_PARAMETERS = 200_000_000   # 3.2 GB of float32 weights, gradients and Adam moments
+GATES = {"simple_rnn": 1, "gru": 3, "lstm": 4}
+
+
+def estimate_parameters(model: dict) -> int:
+    """About how many weights the encoder of ``model`` has (inputs and head not counted): each
+    recurrent layer ``gates * units * (2 * units + 1)`` (twice with ``bidirectional``), each
+    Transformer block ``4 * units^2`` for attention plus ``2 * units * ff_units``."""
+    units, layers = model["units"], model["layers"]
+    if model["type"] == "transformer":
+        return layers * (4 * units * units + 2 * units * model["ff_units"])
+    per_layer = GATES[model["type"]] * units * (2 * units + 1)
+    return layers * per_layer * (2 if model.get("bidirectional") else 1)
+
+
+def check_model_size(cfg: dict) -> None:
+    """The configured model and every ensemble member must stay under :data:`MAX_PARAMETERS`."""
+    for i, member in enumerate(cfg["model"].get("ensemble") or [{}]):
+        model = {**cfg["model"], **member}
+        count = estimate_parameters(model)
+        if count > MAX_PARAMETERS:
+            key = f"model.ensemble[{i}]" if member else "model"
+            raise ConfigError(f"{key}: about {count:,} parameters ({model['type']}, units "
+                              f"{model['units']}, layers {model['layers']}), more than "
+                              f"{MAX_PARAMETERS:,}, which would not fit in memory for training; "
+                              "lower units or layers")
+
+
 def check_model_choices(cfg: dict) -> None:
-    """Validate and normalize ``model.ensemble`` and ``tuning``."""
+    """Validate and normalize ``model.ensemble`` and ``tuning``; check the model's size."""
     if cfg["model"].get("ensemble") is not None:
         cfg["model"]["ensemble"] = normalize_ensemble(cfg["model"]["ensemble"])
+    check_model_size(cfg)
     if cfg.get("tuning") is not None:
         check_search_space(cfg)

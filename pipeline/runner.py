@@ -190,7 +190,10 @@ def _run_locked(cfg, order, stages, progress, beam_args, use_cache) -> PipelineR
         for out, artifact in _load_outputs(root, module).items():
             produced[(module.SPEC.name, out)] = artifact
     mlflow = tracking.setup(cfg["mlflow"]["experiment"])
-    with mlflow.start_run(run_name=cfg["name"], tags={"seqline.pipeline": cfg["name"]}) as parent:
+    for run_id in tracking.close_abandoned_runs(mlflow, cfg["mlflow"]["experiment"], root):
+        progress.echo(f"marked MLflow run {run_id} KILLED: its process was killed")
+    owner = {"seqline.pipeline": cfg["name"], **tracking.owner_tags(root)}
+    with mlflow.start_run(run_name=cfg["name"], tags=owner) as parent:
         result = PipelineResult(parent.info.run_id)
         mlflow.log_params({"task": cfg["task"], "model.type": cfg["model"]["type"],
                            "stages": ",".join(stages), "cache": use_cache})

@@ -43,13 +43,19 @@ def data_file(data: dict) -> str:
 
 def csv_header(key: str, path: str) -> list:
     """The stripped header of a CSV file, or a ConfigError naming ``key``."""
+    if os.path.isdir(path):
+        raise ConfigError(f"{key}: {path} is a folder; give a CSV file (or a pattern with "
+                          "{SPAN} or {YYYY}-{MM}-{DD} for files arriving over time)")
     if not os.path.isfile(path):
         raise ConfigError(f"{key}: file not found: {path}")
     try:
         with open(path, newline="", encoding="utf-8-sig") as fh:
             header = next(csv.reader(fh), None)
-    except UnicodeDecodeError:
-        raise ConfigError(f"{key}: {path} is not UTF-8 text; save it as UTF-8") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{key}: {path} line 1 (the header) is not UTF-8 text ({exc.reason}); "
+                          "save it as UTF-8") from None
+    except csv.Error as exc:
+        raise ConfigError(f"{key}: {path} line 1 (the header) is not a CSV row ({exc})") from None
     if not header:
         raise ConfigError(f"{key}: {path} is empty (no header row)")
     return [h.strip() for h in header]
@@ -200,8 +206,33 @@ def check_forecast(cfg: dict) -> None:
     check_split(data["split"])
     cfg["model"]["quantiles"] = check_quantiles(cfg)
     _resolve_season(cfg)
+    _check_window_fits(cfg)
     _check_backtest(cfg)
     check_compression(cfg["compression"])
+
+
+def data_rows(path: str) -> int:
+    """Data rows (lines after the header) of a CSV file, counted in 1 MiB blocks."""
+    lines, last = 0, b"\n"
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            lines += block.count(b"\n")
+            last = block[-1:]
+    return max(0, lines + (last != b"\n") - 1)
+
+
+def _check_window_fits(cfg: dict) -> None:
+    """One window (``lookback`` steps and ``horizon`` targets) must fit in the data (a file
+    without data rows is ExampleGen's to report)."""
+    data, transform = cfg["data"], cfg["transform"]
+    paths = (spans.resolve(data["path"], data["spans"])[1] if spans.is_pattern(data["path"])
+             else [data["path"]])
+    rows = sum(data_rows(p) for p in paths)
+    needed = transform["lookback"] + transform["horizon"]
+    if 0 < rows < needed:
+        raise ConfigError(f"transform.lookback: {transform['lookback']} steps + horizon "
+                          f"{transform['horizon']} need at least {needed} rows, but data.path "
+                          f"has {rows}; lower transform.lookback or add data")
 
 
 def check_quantiles(cfg: dict) -> list | None:

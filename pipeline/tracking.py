@@ -8,6 +8,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import socket
+
+from pipeline.lock import pid_alive
 
 DEFAULT_STORE_DIR = "mlruns"
 
@@ -41,6 +44,35 @@ def setup(experiment: str):
     mlflow.set_tracking_uri(tracking_uri())
     mlflow.set_experiment(experiment)
     return mlflow
+
+
+def owner_tags(root: str) -> dict:
+    """Tags of a pipeline's parent run naming the process that runs it."""
+    return {"seqline.host": socket.gethostname(), "seqline.pid": str(os.getpid()),
+            "seqline.root": root}
+
+
+def close_abandoned_runs(mlflow, experiment: str, root: str) -> list:
+    """Mark ``KILLED`` the parent runs of ``root`` still ``RUNNING`` whose process on this host is
+    gone (a run killed with SIGKILL never ends its MLflow runs), and their nested runs. Call it
+    holding the root's lock. Returns the parent run ids."""
+    client = mlflow.tracking.MlflowClient()
+    found = mlflow.get_experiment_by_name(experiment)
+    running = "attributes.status = 'RUNNING'"
+    host = socket.gethostname().replace("'", "")
+    closed = []
+    for run in client.search_runs([found.experiment_id],
+                                  f"{running} and tags.`seqline.host` = '{host}'"):
+        tags = run.data.tags
+        pid = tags.get("seqline.pid", "")
+        if tags.get("seqline.root") != root or not pid.isdigit() or pid_alive(int(pid)):
+            continue
+        for child in client.search_runs(
+                [found.experiment_id], f"{running} and tags.mlflow.parentRunId = '{run.info.run_id}'"):
+            client.set_terminated(child.info.run_id, "KILLED")
+        client.set_terminated(run.info.run_id, "KILLED")
+        closed.append(run.info.run_id)
+    return closed
 
 
 class StageRun:

@@ -15,10 +15,9 @@ from pipeline.errors import ConfigError
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXAMPLE = os.path.join(ROOT, "examples", "stock_forecast", "pipeline.yaml")
 
-CSV_TEXT = ("Date,Open,High,Low,Close,Volume,OpenInt\n"
-            "2017-11-08,84.14,84.61,83.83,84.56,18034027,0\n"
-            "2017-11-09,84.11,84.27,82.90,84.09,21970524,0\n"
-            "2017-11-10,83.79,84.10,83.23,83.87,19396301,0\n")
+CSV_TEXT = "Date,Open,High,Low,Close,Volume,OpenInt\n" + "".join(   # 60 business days
+    f"2017-{9 + i // 20:02d}-{1 + i % 20:02d},84.14,84.61,83.83,{84 + i / 10:.2f},18034027,0\n"
+    for i in range(60))
 
 BASE = {
     "name": "unit",
@@ -271,6 +270,10 @@ def write_raw(folder, data: bytes):
     return path
 
 
+# nine levels of nine aliases: 9^9 values once expanded, a few hundred bytes of YAML
+ALIAS_BOMB = ("name: &a0 [x, x, x, x, x, x, x, x, x]\n" + "".join(
+    f"k{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]\n" for i in range(1, 9))).encode()
+
 CLI_CASES = {
     "unknown_key": (lambda f: write_yaml(f, make(model__typ="lstm")),
                     "model.typ: unknown key (did you mean 'type'?)"),
@@ -290,6 +293,29 @@ CLI_CASES = {
     "latin1": (lambda f: write_raw(f, b"name: caf\xe9\n"),
                "not UTF-8 text"),
     "no_such_config": (lambda f: f / "absent.yaml", "config file not found"),
+    "config_is_a_folder": (lambda f: f, "is a folder, not a YAML file"),
+    "utf16_data": (lambda f: (f / "prices.csv").write_bytes(CSV_TEXT.encode("utf-16"))
+                   and write_yaml(f, make()),
+                   "prices.csv line 1 (the header) is not UTF-8 text"),
+    "data_is_a_folder": (lambda f: write_yaml(f, make(data__path=".")),
+                         "is a folder; give a CSV file"),
+    "name_escapes": (lambda f: write_yaml(f, make(name="../../evil")),
+                     "name: must be 1 to 100 letters, digits"),
+    "empty_name": (lambda f: write_yaml(f, make(name="")), "name: must be 1 to 100 letters"),
+    "model_name_escapes": (lambda f: write_yaml(f, make(pusher__model_name="../../../x")),
+                           "pusher.model_name: must be 1 to 100 letters"),
+    "nan_number": (lambda f: write_yaml(f, make(training__learning_rate=float("nan"))),
+                   "training.learning_rate: expected a finite number, got nan"),
+    "duplicate_key": (lambda f: write_raw(f, b"name: a\nname: b\n"),
+                      "line 2: invalid YAML (duplicate key 'name')"),
+    "alias_bomb": (lambda f: write_raw(f, ALIAS_BOMB), "an alias bomb"),
+    "root_is_a_file": (lambda f: write_yaml(f, make(pipeline_root="prices.csv/run")),
+                       "prices.csv is a file, not a folder"),
+    "huge_model": (lambda f: write_yaml(f, make(model__units=100_000_000)),
+                   "model: about 80,000,000,400,000,000 parameters (lstm, units 100000000"),
+    "lookback_too_long": (lambda f: write_yaml(f, make(transform__lookback=60)),
+                          "transform.lookback: 60 steps + horizon 1 need at least 61 rows, but "
+                          "data.path has 60"),
 }
 
 

@@ -233,3 +233,24 @@ def test_shared_timestamps_of_several_series_stay_in_one_split():
 
 def test_split_boundaries_of_no_rows_does_not_fail():
     assert cr.split_boundaries([], {"train": 0.8, "eval": 0.1, "test": 0.1}) == (0, 0)
+
+
+@pytest.mark.parametrize("text,words", [("1e308", "1e308 is outside the float32 range"),
+                                        ("-4e38", "-4e38 is outside the float32 range"),
+                                        ("1e-320", "1e-320 is too small for float32")])
+def test_numbers_float32_cannot_hold_are_rejected_with_the_reason(text, words):
+    got = cr.parse_row(item(volume=text, row=5), SPEC)
+    assert isinstance(got, Rejected) and got.reason.startswith(f"column 'Volume': {words}")
+    assert cr.parse_row(item(volume="3.4e38"), SPEC).values[1] == 3.4e38
+    assert cr.parse_row(item(volume="0.0"), SPEC).values[1] == 0.0
+
+
+def test_a_field_over_the_csv_limit_is_an_error_row_and_the_next_rows_still_arrive(tmp_path):
+    path = tmp_path / "big.csv"
+    path.write_text("Date,Close\n2020-01-01,1\n2020-01-02," + "9" * 140_000 + "\n2020-01-03,3\n",
+                    encoding="utf-8")
+    rows = list(cr.read_rows(str(path)))
+    assert [(n, c.get("Close")) for _, n, c in rows] == [(2, "1"), (3, None), (4, "3")]
+    error = rows[1][2]
+    assert error["__error__"].startswith("unreadable CSV row (field larger than field limit")
+    assert error["__raw__"].endswith("... (140,011 characters)")

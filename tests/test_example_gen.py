@@ -406,3 +406,25 @@ def test_series_of_different_spans_are_split_by_time_or_each_by_its_own_range(ms
     by_series.assert_nothing_lost(len(long) + len(short))
     with pytest.raises(ConfigError, match="^data.split_by: series needs data.series_id_column"):
         config(tmp_path / "series", split_by="series")
+
+
+def test_a_bad_byte_mid_file_stops_the_cli_with_one_line_and_no_traceback(msft, tmp_path):
+    import subprocess
+    import sys
+
+    header, rows = msft
+    write_csv(tmp_path / "data.csv", header, rows)
+    with open(tmp_path / "data.csv", "ab") as fh:
+        fh.write(b"2017-12-01,84,85,83,\xff84,1000,0\n")
+    cfg = {"name": "bad_byte", "data": {"path": "data.csv", "time_column": "Date",
+                                        "feature_columns": ["Close"], "target_column": "Close"},
+           "evaluation": {"seasonal_period": 1}}   # not inferred: the config check reads no row
+    (tmp_path / "p.yaml").write_text(yaml.safe_dump(cfg), encoding="utf-8")
+    env = dict(os.environ, PYTHONPATH=ROOT, MLFLOW_TRACKING_URI=f"sqlite:///{tmp_path}/m.db")
+    done = subprocess.run([sys.executable, "-m", "pipeline.cli", "run", "p.yaml", "--until",
+                           "ExampleGen"], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 3
+    assert "Traceback" not in done.stdout + done.stderr
+    assert done.stderr.splitlines()[-1].startswith(
+        f"seqline: error: {tmp_path / 'data.csv'}: line {N_ROWS + 2} is not UTF-8 text")

@@ -124,3 +124,44 @@ def test_the_runs_page_in_headless_chromium_names_the_pipeline_run_and_its_stage
     children = re.search(r"Child runs (.*?) Source", run_page)
     assert children, run_page[:2000]
     assert sorted(n.strip() for n in children.group(1).split(",")) == sorted(STAGES)
+
+
+def _processes_naming(text: str) -> list:
+    """Pids of the processes whose command line contains ``text``."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as fh:
+                if text.encode() in fh.read():
+                    found.append(int(pid))
+        except OSError:
+            pass
+    return found
+
+
+def test_seqline_ui_stops_its_server_and_workers_on_sigterm(finished_run):
+    port = free_port()
+    env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+               MLFLOW_TRACKING_URI=finished_run.tracking_uri)
+    proc = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "ui", "--port", str(port)],
+                            cwd=finished_run.tmp, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline = time.time() + 180
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2):
+                break
+        except OSError:
+            assert proc.poll() is None and time.time() < deadline, "seqline ui did not start"
+            time.sleep(0.5)
+    marker = f"--port\0{port}"               # the UI's processes, not the module's server
+    servers = set(_processes_naming(marker)) - {proc.pid}
+    assert servers, "no MLflow server process found"
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(60) == 0
+    deadline = time.time() + 30
+    while servers & set(_processes_naming(marker)):
+        assert time.time() < deadline, "the MLflow UI server outlived seqline ui"
+        time.sleep(0.5)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", port))          # the port is free again

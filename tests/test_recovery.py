@@ -71,6 +71,16 @@ class Cli:
         return "\n".join(self.lines)
 
 
+def assert_no_run_left_running(tmp) -> None:
+    """Every MLflow run in the folder's store has ended (the killed ones as KILLED)."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{tmp}/mlflow.db")
+    runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
+    statuses = [r.info.status for r in runs]
+    assert "RUNNING" not in statuses and statuses.count("KILLED") >= 2, statuses
+
+
 def assert_nothing_half_done_is_complete(root: str) -> None:
     """Every numbered execution is complete (execution.json, every output's artifact.json); an
     artifact.json elsewhere is only ever inside a temporary folder the runner never reads."""
@@ -161,6 +171,7 @@ def test_sigkill_during_transform_and_training_then_a_normal_run_ends_in_the_sam
     run.wait_for(r"epoch 1/")
     run.proc.send_signal(signal.SIGKILL)
     assert run.finish() == -signal.SIGKILL
+    assert "KILLED: its process was killed" in run.text      # the run killed in Transform
     assert latest_execution(root, "Trainer") is None and latest_execution(root, "Transform")
     assert_nothing_half_done_is_complete(root)
 
@@ -168,6 +179,8 @@ def test_sigkill_during_transform_and_training_then_a_normal_run_ends_in_the_sam
     resumed = int(run.wait_for(r"resuming after epoch \d+ from the checkpoint").split()[3])
     assert 1 <= resumed < EPOCHS
     assert run.finish() == 0, run.text
+    assert len(re.findall(r"marked MLflow run \w+ KILLED: its process was killed", run.text)) == 1
+    assert_no_run_left_running(tmp)
     assert "Transform reused" in run.text
     assert [line.split()[1] for line in run.lines if line.strip().startswith("epoch ")] == \
         [f"{e}/{EPOCHS}" for e in range(resumed + 1, EPOCHS + 1)]
@@ -179,3 +192,18 @@ def test_sigkill_during_transform_and_training_then_a_normal_run_ends_in_the_sam
         np.testing.assert_array_equal(a, b)
     np.testing.assert_array_equal(predictions(str(tmp / "killed"), windows),
                                   predictions(str(tmp / "reference"), windows))
+
+
+def test_the_pusher_removes_temporaries_of_dead_processes_only(tmp_path):
+    from components.pusher import remove_dead_temporaries
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    for name in (f".tmp-msft-{gone.pid}", f".old-msft-{gone.pid}", f".tmp-msft-{os.getpid()}",
+                 f".tmp-other-{gone.pid}", "1"):
+        (tmp_path / name).mkdir()
+    removed = remove_dead_temporaries(str(tmp_path), "msft")
+    assert sorted(os.path.basename(p) for p in removed) == [f".old-msft-{gone.pid}",
+                                                           f".tmp-msft-{gone.pid}"]
+    assert sorted(os.listdir(tmp_path)) == sorted(["1", f".tmp-msft-{os.getpid()}",
+                                                   f".tmp-other-{gone.pid}"])

@@ -197,3 +197,14 @@ def test_majority_and_blessing_rules():
     assert not ok and "champion 1.0000" in reasons[-1]
     ok, _ = bless({"accuracy": 0.95, "macro_f1": 0.2}, base, None, rules)
     assert not ok
+
+
+def test_macro_f1_averages_the_train_classes_for_model_and_baseline_alike():
+    true = ["a", "a", "a", "a"]                       # the test split lacks class b
+    model = classification_report(true, ["a", "a", "b", "a"], ["a", "b"])
+    majority = classification_report(true, ["a"] * 4, ["a", "b"])
+    assert majority["per_class"]["a"]["f1"] == 1.0 and majority["per_class"]["b"]["f1"] == 0.0
+    assert majority["macro_f1"] == 0.5                # not 1.0: averaged over a and b
+    assert model["macro_f1"] == pytest.approx((6 / 7 + 0.0) / 2)
+    assert classification_report(["a", "new"], ["a", "a"], ["a", "b"])["macro_f1"] == \
+        pytest.approx((2 / 3 + 0.0) / 2)              # "new" reported, not averaged

@@ -79,9 +79,35 @@ def test_values_are_checked_for_type_shape_and_finiteness():
     assert "input 'window' is NaN at index [0, 1, 1]" in refused(nan)
     assert np.isnan(parse(nan, ONE_INPUT, Limits(allow_nan=True)).inputs["window"][0, 1, 1])
     inf = b'{"instances": [[[1, 2], [3, 4], [-Infinity, 6]]]}'
-    assert "infinite or beyond the float32 range at index [0, 2, 0]" in refused(
+    assert "input 'window' is infinite (or beyond float64) at index [0, 2, 0]" in refused(
         inf, limits=Limits(allow_nan=True))
-    assert "beyond the float32 range" in refused({"instances": [[[1, 2], [3, 4], [5, 1e39]]]})
+
+
+@pytest.mark.parametrize("number", [1e39, -1e39, 1e308, 10 ** 39])
+def test_numbers_beyond_float32_name_the_input_and_the_index(number):
+    message = refused({"instances": [W, [[1, 2], [3, 4], [5, number]]]})
+    assert message.startswith("input 'window' is out of float32 range at index [1, 2, 1]: ")
+    assert "float32 holds magnitudes up to 3.403e+38" in message
+
+
+def test_integers_beyond_int64_are_read_as_numbers():
+    parsed = parse(body({"instances": [[[1, 2], [3, 4], [5, 10 ** 20]]]}), ONE_INPUT, Limits())
+    assert parsed.inputs["window"][0, 2, 1] == np.float32(1e20)
+    assert "infinite (or beyond float64) at index [0, 0, 0]" in refused(
+        {"instances": [[[-10 ** 400, 2], [3, 4], [5, 6]]]})
+    assert "got nulls or mixed types" in refused({"instances": [[[None, 2], [3, 4], [5, 10 ** 39]]]})
+    assert "'steps' has values outside the int32 range at index [1]" in refused(
+        {"inputs": {"window": [W, W], "steps": [1, 10 ** 39]}}, TWO_INPUTS)
+
+
+def test_deeply_nested_json_is_refused():
+    deep = b"[" * 100_000 + b"]" * 100_000
+    assert refused(deep) == "request body: JSON nested too deeply"
+    assert refused(b'{"instances": ' + deep + b"}") == "request body: JSON nested too deeply"
+    for depth in (70, 900):      # within json's recursion limit, beyond NumPy's dimensions
+        nested = b"[" * depth + b"1" + b"]" * depth
+        assert refused(b'{"instances": ' + nested + b"}") == (
+            f"input 'window' is nested {depth} lists deep; the model expects [batch, 3, 2]")
 
 
 def test_integer_inputs_take_whole_numbers_in_range():

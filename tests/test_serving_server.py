@@ -5,14 +5,18 @@ import os
 import shutil
 import socket
 import threading
+import time
 
 import numpy as np
 import pytest
 
-from pipeline.serving.registry import VersionPolicy
+from pipeline.serving.payload import Limits
+from pipeline.serving.registry import ModelRegistry, VersionPolicy
+from pipeline.serving.server import AccessLog, ServingServer
 from tests.serving_helpers import MODEL, call, msft_windows, python_forecast, serving_thread
 
 PREDICT = f"/v1/models/{MODEL}:predict"
+DEEP = b"[" * 90_000 + b"]" * 90_000      # within the fixture's 200,000-byte body limit
 
 
 @pytest.fixture(scope="module")
@@ -82,6 +86,12 @@ BAD_REQUESTS = [
     ("POST", PREDICT, {"inputs": [[[1.0, 1.0]] * 29 + [[float("nan"), 1.0]]]}, 400,
      "input 'window' is NaN at index [0, 29, 0]"),
     ("POST", PREDICT, {"instances": [[[0.0, 0.0]] * 30] * 17}, 400, "exceeds the server's limit of 16"),
+    ("POST", PREDICT, DEEP, 400, "request body: JSON nested too deeply"),
+    ("POST", PREDICT, b'{"instances": ' + DEEP + b"}", 400, "request body: JSON nested too deeply"),
+    ("POST", PREDICT, {"instances": [[[1.0, 1.0]] * 29 + [[1e39, 1.0]]]}, 400,
+     "input 'window' is out of float32 range at index [0, 29, 0]: 1e+39"),
+    ("POST", PREDICT, {"instances": [[[1.0, 1.0]] * 29 + [[1.0, 10 ** 39]]]}, 400,
+     "input 'window' is out of float32 range at index [0, 29, 1]: 1e+39"),
     ("POST", "/v1/models/nope:predict", {"instances": []}, 404, "model 'nope' is not served (models: msft_close)"),
     ("POST", "/v1/models/..%2F..%2Fetc%2Fpasswd:predict", {}, 400, "invalid model name '../../etc/passwd'"),
     ("POST", "/v1/models/%2e%2e:predict", {}, 400, "invalid model name '..'"),
@@ -137,6 +147,29 @@ def test_oversize_unframed_and_malformed_http_is_refused(server, windows, expect
     got, answer = call(url, "POST", PREDICT, {"instances": windows[:1].tolist()})
     assert got == 200
     np.testing.assert_allclose(answer["predictions"], expected[:1], rtol=1e-6)
+
+
+def test_a_stalled_body_gets_408_when_the_timeout_passes(tmp_path):
+    log = io.StringIO()
+    httpd = ServingServer(("127.0.0.1", 0), ModelRegistry(str(tmp_path), echo=lambda line: None),
+                          Limits(), AccessLog(log), request_timeout=1)
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        start = time.monotonic()
+        answer = raw_exchange(f"http://127.0.0.1:{httpd.server_address[1]}",
+                              f"POST {PREDICT} HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n"
+                              '{"instances": [['.encode())   # then nothing: the client stalls
+        waited = time.monotonic() - start
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(timeout=10)
+    assert answer.startswith(b"HTTP/1.1 408") and b"Connection: close" in answer
+    assert json.loads(answer.split(b"\r\n\r\n", 1)[1]) == {
+        "error": "request timeout: the body stopped arriving (nothing for 1s; Content-Length is 100)"}
+    assert 0.9 < waited < 10
+    assert json.loads(log.getvalue())["status"] == 408
 
 
 def test_access_log_has_one_json_line_per_request(server, windows):

@@ -92,3 +92,10 @@ def test_the_checkpoint_callback_keeps_asynchronous_step_dispatch(tmp_path):
     callback = ResumableTraining(str(tmp_path), 0)
     assert all(is_default(getattr(callback, hook))
                for hook in ("on_batch_end", "on_train_batch_end", "on_test_batch_end"))
+
+
+def test_keeping_the_first_of_several_epochs_is_warned_about():
+    note = trainer.first_epoch_note([0.5, 0.6, 0.7, 0.55], "val_loss")
+    assert note.startswith("warning: early stopping kept epoch 1 of 4: val_loss never improved")
+    assert trainer.first_epoch_note([0.5, 0.4, 0.45], "val_loss") is None
+    assert trainer.first_epoch_note([0.5], "val_loss") is None

@@ -13,9 +13,11 @@ def majority_label(classes: list, counts: list) -> str:
 def classification_report(true, pred, classes: list) -> dict:
     """Accuracy, macro-F1, per-class precision/recall/F1/support and the confusion matrix.
 
-    ``classes`` orders the labels; labels in ``true`` or ``pred`` outside it are appended. Macro
-    averages run over every label that occurs in ``true`` or ``pred`` (as scikit-learn does); a
-    precision with no prediction of the class is 0.
+    ``classes`` (the train split's labels) orders the labels; labels in ``true`` or ``pred``
+    outside it are appended and reported per class. Macro averages always run over ``classes``,
+    so that every forecaster scored on one test split is averaged over the same set (a class
+    missing from the test split has F1 0 for all of them); a precision with no prediction of the
+    class is 0.
     """
     true, pred = np.asarray(true, dtype=str), np.asarray(pred, dtype=str)
     if true.shape != pred.shape or true.size == 0:
@@ -32,13 +34,13 @@ def classification_report(true, pred, classes: list) -> dict:
     recall = np.divide(hits, support, out=np.zeros_like(hits), where=support > 0)
     denom = precision + recall
     f1 = np.divide(2 * precision * recall, denom, out=np.zeros_like(hits), where=denom > 0)
-    present = (support + predicted) > 0
+    known = np.arange(len(labels)) < len(classes)
     per_class = {label: {"precision": float(precision[i]), "recall": float(recall[i]),
                          "f1": float(f1[i]), "support": int(support[i])}
                  for i, label in enumerate(labels)}
-    return {"accuracy": float(hits.sum() / true.size), "macro_f1": float(f1[present].mean()),
-            "macro_precision": float(precision[present].mean()),
-            "macro_recall": float(recall[present].mean()),
+    return {"accuracy": float(hits.sum() / true.size), "macro_f1": float(f1[known].mean()),
+            "macro_precision": float(precision[known].mean()),
+            "macro_recall": float(recall[known].mean()),
             "per_class": per_class, "labels": labels, "confusion": confusion.tolist()}
 
 

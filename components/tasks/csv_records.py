@@ -15,6 +15,8 @@ from datetime import datetime, timedelta, timezone
 from pipeline.errors import DataError
 
 MISSING_TOKENS = {"", "na", "nan", "null", "none", "n/a"}
+FLOAT32_MAX = 3.4028234663852886e38      # the largest float32
+FLOAT32_TINY = 1.1754943508222875e-38    # the smallest normal float32
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
@@ -61,11 +63,42 @@ def decoded_lines(path: str):
                                 "save the file as UTF-8") from None
 
 
+class _Lines:
+    """An iterator over lines that remembers the last one it gave."""
+
+    def __init__(self, lines):
+        self.lines, self.last = iter(lines), ""
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        self.last = next(self.lines)
+        return self.last
+
+
+RAW_LIMIT = 1000   # characters of an unreadable row's raw text kept in the quarantine
+
+
 def read_rows(path: str):
-    """Yield ``(path, row number, {column: text})`` for each data row (header is row 1)."""
-    reader = csv.reader(decoded_lines(path))
+    """Yield ``(path, row number, {column: text})`` for each data row (header is row 1); a row
+    the CSV reader refuses (e.g. a field over its 131,072-character limit) is an error row."""
+    lines = _Lines(decoded_lines(path))
+    reader = csv.reader(lines)
     header = [h.strip() for h in next(reader, [])]
-    for number, values in enumerate(reader, start=2):
+    number = 1
+    while True:
+        number += 1
+        try:
+            values = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raw = lines.last.rstrip("\r\n")
+            if len(raw) > RAW_LIMIT:
+                raw = f"{raw[:RAW_LIMIT]}... ({len(raw):,} characters)"
+            yield path, number, {"__error__": f"unreadable CSV row ({exc})", "__raw__": raw}
+            continue
         if not values or all(not v.strip() for v in values):
             continue
         if len(values) != len(header):
@@ -82,12 +115,22 @@ def parse_time(text: str, fmt: str | None) -> datetime:
 
 
 def parse_number(text: str) -> float:
-    """A float, or NaN for an empty/NA cell; raises ValueError for anything else."""
+    """A float, or NaN for an empty/NA cell; raises ValueError with the reason for anything
+    else, including a number float32 (what the examples store) cannot hold."""
     if text.strip().lower() in MISSING_TOKENS:
         return math.nan
-    value = float(text)
-    if math.isinf(value):
-        raise ValueError("infinite")
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a number") from None
+    if math.isinf(value) or math.isnan(value):
+        raise ValueError(f"{text!r} is not a number")
+    if abs(value) > FLOAT32_MAX:
+        raise ValueError(f"{text.strip()} is outside the float32 range (magnitude at most "
+                         "3.4e38)")
+    if 0 < abs(value) < FLOAT32_TINY:
+        raise ValueError(f"{text.strip()} is too small for float32 (it would become 0; "
+                         "magnitude at least 1.2e-38, or 0)")
     return value
 
 
@@ -111,9 +154,8 @@ def parse_row(item, spec: RowSpec):
     for column in spec.feature_columns:
         try:
             values.append(parse_number(cells[column]))
-        except ValueError:
-            return Rejected(path, number, f"column '{column}': {cells[column]!r} is not a number",
-                            raw)
+        except ValueError as exc:
+            return Rejected(path, number, f"column '{column}': {exc}", raw)
     series = cells[spec.series_id_column].strip() if spec.series_id_column else ""
     micros = (stamp - EPOCH) // timedelta(microseconds=1)
     return Record(series, micros, text, number, tuple(values), path)

@@ -7,11 +7,10 @@ season (period 1: the seasonal-naive forecast is the naive one).
 """
 from __future__ import annotations
 
-import csv
 import statistics
 from itertools import islice
 
-from components.tasks.csv_records import parse_time
+from components.tasks.csv_records import parse_time, read_rows
 
 DAY = 86400
 # (shortest step, longest step in seconds, period, name)
@@ -48,18 +47,14 @@ def infer_seasonal_period(path: str, time_column: str, time_format: str | None,
     Unparsable times are skipped here; ExampleGen reports them with their row numbers.
     """
     last, steps, weekdays = {}, [], set()
-    with open(path, newline="", encoding="utf-8-sig") as fh:
-        reader = csv.reader(fh)
-        header = [h.strip() for h in next(reader, [])]
-        for cells in islice(reader, SAMPLE_ROWS):
-            row = dict(zip(header, cells))
-            try:
-                when = parse_time(row.get(time_column, "").strip(), time_format)
-            except ValueError:
-                continue
-            key = row.get(series_column) if series_column else None
-            if key in last and when > last[key]:
-                steps.append((when - last[key]).total_seconds())
-            last[key] = when
-            weekdays.add(when.weekday())
+    for _, _, row in islice(read_rows(path), SAMPLE_ROWS):
+        try:
+            when = parse_time(row.get(time_column, "").strip(), time_format)
+        except ValueError:
+            continue
+        key = row.get(series_column) if series_column else None
+        if key in last and when > last[key]:
+            steps.append((when - last[key]).total_seconds())
+        last[key] = when
+        weekdays.add(when.weekday())
     return period_for_steps(steps, weekdays)

@@ -78,9 +78,8 @@ def parse_labeled_row(item, spec: LabeledSpec, given_split: str = ""):
     for column in spec.feature_columns:
         try:
             values.append(cr.parse_number(cells[column]))
-        except ValueError:
-            return cr.Rejected(path, number, f"column '{column}': {cells[column]!r} is not a "
-                                             "number", raw)
+        except ValueError as exc:
+            return cr.Rejected(path, number, f"column '{column}': {exc}", raw)
     label = cells[spec.label_column].strip()
     if label.lower() in cr.MISSING_TOKENS:
         return cr.Rejected(path, number, f"column '{spec.label_column}': missing label", raw)

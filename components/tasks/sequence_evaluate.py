@@ -165,6 +165,11 @@ def evaluate(params: dict, examples, graph, model_path: str, evaluation, ctx) ->
                f"majority baseline ('{baseline}') {reports['majority']['accuracy']:.4f}, "
                f"{base_f1:.4f}: the model {'beats' if beats else 'does NOT beat'} the baseline")
     ctx.echo(verdict)
+    absent = [c for c in p.classes if reports["model"]["per_class"][c]["support"] == 0]
+    if absent:
+        ctx.echo(f"WARNING: the test split has no {', '.join(repr(c) for c in absent)} (present "
+                 f"in train): F1 {'is' if len(absent) == 1 else 'are'} 0 for the model and the baseline "
+                 f"there, and macro-F1 averages all {len(p.classes)} train classes")
     minority, minority_f1 = None, None
     if min(p.class_counts) < max(p.class_counts):
         minority = p.classes[int(np.argmin(p.class_counts))]

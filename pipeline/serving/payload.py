@@ -9,6 +9,7 @@ picks a signature (default ``serving_default``). Every problem is a 400 naming t
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,6 +19,7 @@ from pipeline.serving.errors import RequestError
 DEFAULT_SIGNATURE = "serving_default"
 VALUE_KINDS = {"b": "true/false values", "i": "numbers", "u": "numbers", "f": "numbers",
                "U": "strings", "O": "nulls or mixed types"}    # by NumPy dtype kind
+MAX_DIMS = 32                     # NumPy's limit on array dimensions before NumPy 2 (64 since)
 
 
 @dataclass(frozen=True)
@@ -45,10 +47,7 @@ class PredictRequest:
 
 def parse(body: bytes, signatures: dict, limits: Limits) -> PredictRequest:
     """Decode and validate a predict body for a servable with ``signatures``."""
-    try:
-        request = json.loads(body)
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise RequestError(400, f"body is not valid JSON: {exc}") from None
+    request = _decode(body)
     if not isinstance(request, dict):
         raise RequestError(400, 'body must be a JSON object with "instances" or "inputs"')
     unknown = set(request) - {"instances", "inputs", "signature_name"}
@@ -70,6 +69,16 @@ def parse(body: bytes, signatures: dict, limits: Limits) -> PredictRequest:
     arrays = {key: _to_array(key, value, spec[key], limits) for key, value in columns.items()}
     batch = _batch_size(arrays, limits)
     return PredictRequest(name, arrays, "instances" in request, batch)
+
+
+def _decode(body: bytes):
+    """The body's JSON value, or a 400 saying why there is none."""
+    try:
+        return json.loads(body)
+    except RecursionError:
+        raise RequestError(400, "request body: JSON nested too deeply") from None
+    except ValueError as exc:    # UnicodeDecodeError included
+        raise RequestError(400, f"body is not valid JSON: {exc}") from None
 
 
 def _columns_from_rows(instances, spec: dict) -> dict:
@@ -103,11 +112,7 @@ def _named(value, spec: dict, where: str) -> dict:
 
 def _to_array(name: str, value, info, limits: Limits) -> np.ndarray:
     """The value as an array of the input's dtype and shape, or a 400 naming what is wrong."""
-    try:
-        raw = np.asarray(value)
-    except ValueError:
-        raise RequestError(400, f"input {name!r} is ragged: nested lists of different lengths "
-                                f"(expected shape {_shape_text(info.shape)})") from None
+    raw = _raw_array(name, value, info)
     kind = info.dtype.kind
     if raw.dtype.kind not in ("b" if kind == "b" else "iuf"):
         got = VALUE_KINDS.get(raw.dtype.kind, f"{raw.dtype} values")
@@ -119,24 +124,83 @@ def _to_array(name: str, value, info, limits: Limits) -> np.ndarray:
             raise RequestError(400, f"input {name!r} has shape {list(raw.shape)}; the model expects "
                                     f"{_shape_text(expected)}")
     if kind in "iu":
-        if raw.dtype.kind == "f" and not np.array_equal(raw, np.round(raw)):
-            raise RequestError(400, f"input {name!r} must hold integers ({info.dtype})")
-        limits_of = np.iinfo(info.dtype)
-        if raw.size and (raw.min() < limits_of.min or raw.max() > limits_of.max):
-            raise RequestError(400, f"input {name!r} has values outside the {info.dtype} range")
+        _check_integers(name, raw, info.dtype)
     with np.errstate(over="ignore", invalid="ignore"):
         array = raw.astype(info.dtype, copy=False)
     if kind == "f":
-        bad = np.isinf(array) if limits.allow_nan else ~np.isfinite(array)
-        if bad.any():
-            at = [int(i) for i in np.argwhere(bad)[0]]
-            if np.isnan(array[tuple(at)]):
-                raise RequestError(400, f"input {name!r} is NaN at index {at}; send numbers, or "
-                                        "start the server with --allow-nan if the model fills "
-                                        "missing values")
-            raise RequestError(400, f"input {name!r} is infinite or beyond the {info.dtype} "
-                                    f"range at index {at}")
+        _check_finite(name, raw, array, limits)
     return array
+
+
+def _raw_array(name: str, value, info) -> np.ndarray:
+    """NumPy's reading of the JSON value, with integers beyond int64 read as floats."""
+    try:
+        raw = np.asarray(value)
+    except ValueError:
+        depth = _depth(value)
+        if depth > (MAX_DIMS if info.shape is None else len(info.shape)):
+            raise RequestError(400, f"input {name!r} is nested {depth} lists deep; the model "
+                                    f"expects {_shape_text(info.shape)}") from None
+        raise RequestError(400, f"input {name!r} is ragged: nested lists of different lengths "
+                                f"(expected shape {_shape_text(info.shape)})") from None
+    return _big_ints_as_floats(raw) if raw.dtype.kind == "O" else raw
+
+
+def _depth(value) -> int:
+    """How many lists deep the first element of ``value`` lies."""
+    depth = 0
+    while isinstance(value, list):
+        value, depth = (value[0] if value else None), depth + 1
+    return depth
+
+
+def _big_ints_as_floats(raw: np.ndarray) -> np.ndarray:
+    """An object array of JSON numbers (NumPy's reading of ints beyond int64) as float64."""
+    leaves = raw.ravel().tolist()
+    if not all(type(leaf) in (int, float) for leaf in leaves):
+        return raw                # nulls, strings, objects or bools among numbers: refused later
+    return np.array([_float(leaf) for leaf in leaves], np.float64).reshape(raw.shape)
+
+
+def _float(number) -> float:
+    """``number`` as a float; an integer beyond float64 becomes an infinity."""
+    try:
+        return float(number)
+    except OverflowError:
+        return math.inf if number > 0 else -math.inf
+
+
+def _check_integers(name: str, raw: np.ndarray, dtype: np.dtype) -> None:
+    """Refuse fractions and values beyond the integer dtype's range."""
+    if raw.dtype.kind == "f" and not np.array_equal(raw, np.round(raw)):
+        raise RequestError(400, f"input {name!r} must hold integers ({dtype})")
+    bounds = np.iinfo(dtype)
+    outside = (raw < bounds.min) | (raw > bounds.max)
+    if outside.any():
+        raise RequestError(400, f"input {name!r} has values outside the {dtype} range at index "
+                                f"{_first(outside)}")
+
+
+def _check_finite(name: str, raw: np.ndarray, array: np.ndarray, limits: Limits) -> None:
+    """Refuse NaN (unless allowed), infinities, and numbers beyond the input's float dtype."""
+    bad = np.isinf(array) if limits.allow_nan else ~np.isfinite(array)
+    if not bad.any():
+        return
+    at = _first(bad)
+    value = float(raw[tuple(at)])
+    if math.isnan(value):
+        raise RequestError(400, f"input {name!r} is NaN at index {at}; send numbers, or start the "
+                                "server with --allow-nan if the model fills missing values")
+    if math.isinf(value):
+        raise RequestError(400, f"input {name!r} is infinite (or beyond float64) at index {at}")
+    dtype = array.dtype
+    raise RequestError(400, f"input {name!r} is out of {dtype} range at index {at}: {value:g} "
+                            f"({dtype} holds magnitudes up to {np.finfo(dtype).max:.4g})")
+
+
+def _first(mask: np.ndarray) -> list:
+    """The index of the first true element, as a list of ints."""
+    return [int(i) for i in np.argwhere(mask)[0]]
 
 
 def _batch_size(arrays: dict, limits: Limits) -> int:

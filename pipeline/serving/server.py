@@ -46,23 +46,31 @@ class AccessLog:
 
 
 class ServingServer(ThreadingHTTPServer):
-    """One thread per connection (HTTP/1.1 keep-alive); shares the registry and limits."""
+    """One thread per connection (HTTP/1.1 keep-alive); shares the registry and limits.
+
+    ``request_timeout``: seconds a connection may sit idle or a body may stall before it is
+    dropped (idle) or answered 408 (a body that stopped arriving).
+    """
 
     daemon_threads = True
     request_queue_size = 128
 
     def __init__(self, address: tuple, registry: ModelRegistry, limits: payload.Limits,
-                 access_log: AccessLog):
+                 access_log: AccessLog, request_timeout: float = 60):
         self.registry, self.limits, self.access_log = registry, limits, access_log
+        self.request_timeout = request_timeout
         super().__init__(address, Handler)
 
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "seqline-serve"
-    timeout = 60                      # seconds a connection may sit idle or trickle a body
     disable_nagle_algorithm = True    # small JSON answers go out at once
     wbufsize = 64 * 1024              # headers and body leave in one send, flushed per request
+
+    def setup(self):
+        self.timeout = self.server.request_timeout   # applied to the socket by the base class
+        super().setup()
 
     def do_GET(self):
         self._handle("GET")
@@ -146,7 +154,12 @@ class Handler(BaseHTTPRequestHandler):
             self.close_connection = True   # the unread body cannot be skipped on this connection
             raise RequestError(413, f"body of {size} bytes exceeds the server's limit of {limit} "
                                     "bytes (--max-body-bytes)")
-        body = self.rfile.read(size)
+        try:
+            body = self.rfile.read(size)
+        except TimeoutError:
+            self.close_connection = True
+            raise RequestError(408, f"request timeout: the body stopped arriving (nothing for "
+                                    f"{self.timeout:g}s; Content-Length is {size})") from None
         if len(body) < size:
             self.close_connection = True
             raise RequestError(400, f"body ended after {len(body)} of {size} bytes")
