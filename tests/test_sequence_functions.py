@@ -208,3 +208,9 @@ def test_macro_f1_averages_the_train_classes_for_model_and_baseline_alike():
     assert model["macro_f1"] == pytest.approx((6 / 7 + 0.0) / 2)
     assert classification_report(["a", "new"], ["a", "a"], ["a", "b"])["macro_f1"] == \
         pytest.approx((2 / 3 + 0.0) / 2)              # "new" reported, not averaged
+    from components.tasks.sequence_evaluate import absent_classes_line
+
+    assert absent_classes_line(model, ["a", "b"]).startswith(
+        "WARNING: the test split has no 'b' (present in train): F1 is 0 there")
+    assert absent_classes_line(classification_report(["a", "b"], ["a", "a"], ["a", "b"]),
+                               ["a", "b"]) is None

@@ -136,6 +136,17 @@ def _write_report(evaluation, report: dict, scored: dict, classes: list, params:
         ctx.log_file(evaluation.path(name))
 
 
+def absent_classes_line(report: dict, classes: list) -> str | None:
+    """A warning naming the train classes the test split lacks, or ``None``."""
+    absent = [c for c in classes if report["per_class"][c]["support"] == 0]
+    if not absent:
+        return None
+    verb = "is" if len(absent) == 1 else "are"
+    return (f"WARNING: the test split has no {', '.join(repr(c) for c in absent)} (present in "
+            f"train): F1 {verb} 0 there for the model and the baseline, and macro-F1 averages "
+            f"all {len(classes)} train classes")
+
+
 def evaluate(params: dict, examples, graph, model_path: str, evaluation, ctx) -> tuple:
     """Score the model; ``params`` is the ``evaluation`` section plus ``task`` and
     ``champion_dir``. Returns ``(key metrics, blessed, reasons)``."""
@@ -165,11 +176,9 @@ def evaluate(params: dict, examples, graph, model_path: str, evaluation, ctx) ->
                f"majority baseline ('{baseline}') {reports['majority']['accuracy']:.4f}, "
                f"{base_f1:.4f}: the model {'beats' if beats else 'does NOT beat'} the baseline")
     ctx.echo(verdict)
-    absent = [c for c in p.classes if reports["model"]["per_class"][c]["support"] == 0]
-    if absent:
-        ctx.echo(f"WARNING: the test split has no {', '.join(repr(c) for c in absent)} (present "
-                 f"in train): F1 {'is' if len(absent) == 1 else 'are'} 0 for the model and the baseline "
-                 f"there, and macro-F1 averages all {len(p.classes)} train classes")
+    warning = absent_classes_line(reports["model"], p.classes)
+    if warning:
+        ctx.echo(warning)
     minority, minority_f1 = None, None
     if min(p.class_counts) < max(p.class_counts):
         minority = p.classes[int(np.argmin(p.class_counts))]
