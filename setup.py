@@ -27,10 +27,11 @@ setup(
         "tensorflow-model-optimization==0.8.1",   # Compressor: pruning and clustering
         "ai-edge-litert==2.3.0",                  # Compressor: runs the .tflite variants
         "statsforecast==2.0.1",                   # Evaluator: the AutoETS reference
+        "rapidfuzz==3.14.6",                      # speech: edit distance for CER and WER
     ],
     extras_require={
         "test": ["pytest==9.2.0", "pytest-xdist==3.8.0", "hypothesis==6.170.27", "jax[cpu]==0.10.2",
-                 "pandas==3.1.1"],
+                 "pandas==3.1.1", "scikit-learn==1.9.1"],
         "jax": ["jax[cpu]==0.10.2"],
     },
     entry_points={"console_scripts": ["seqline=pipeline.cli:main"]},

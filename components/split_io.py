@@ -14,6 +14,8 @@ import struct
 import apache_beam as beam
 import google_crc32c
 
+from pipeline import counters
+
 SPLITS = ("train", "eval", "test")
 
 
@@ -42,7 +44,17 @@ class ReadSplits(beam.PTransform):
     def expand(self, pbegin):
         return (pbegin | "Files" >> beam.Create(split_files(self.uri))
                 | "Read" >> beam.io.ReadAllFromTFRecord(with_filename=True)
-                | "Split" >> beam.MapTuple(lambda path, data: (split_of_file(path), data)))
+                | "Split" >> beam.MapTuple(_split_and_count))
+
+
+def _split_and_count(path: str, data: bytes) -> tuple:
+    counters.add("records read")
+    return split_of_file(path), data
+
+
+def _shard_and_count(x: tuple, shards: int) -> tuple:
+    counters.add("records written")
+    return (x[0], google_crc32c.value(x[-1]) % shards), (x[1:-1] or (x[-1],), x[-1])
 
 
 def _masked_crc(data: bytes) -> bytes:
@@ -98,8 +110,7 @@ class WriteSplits(beam.PTransform):
     def expand(self, items):
         uri, shards = self.uri, self.shards
         return (items
-                | "Shard" >> beam.Map(lambda x: ((x[0], google_crc32c.value(x[-1]) % shards),
-                                                 (x[1:-1] or (x[-1],), x[-1])))
+                | "Shard" >> beam.Map(_shard_and_count, shards)
                 | "GroupByShard" >> beam.GroupByKey()
                 | "WriteShard" >> beam.MapTuple(lambda key, records: _write_shard(
                     uri, shards, key, records)))

@@ -7,6 +7,7 @@ import logging
 import os
 import signal
 import sys
+import time
 import warnings
 
 from pipeline.config import STAGES
@@ -238,7 +239,9 @@ def _ui(args) -> int:
     uri = tracking.tracking_uri()
     if uri.startswith("sqlite:///") and not os.path.exists(uri[len("sqlite:///"):]):
         raise SeqlineError(f"no tracking store at {uri}; run a pipeline first")
-    print(f"MLflow UI for {uri} at http://{args.host}:{args.port} (Ctrl-C stops it)", flush=True)
+    page = tracking.start_page("pipeline.yaml")
+    print(f"MLflow UI for {uri} at http://{args.host}:{args.port}/{page or ''} (Ctrl-C stops it)",
+          flush=True)
     cmd = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri,
            "--host", args.host, "--port", str(args.port)]
     root = tracking.default_artifact_root()
@@ -259,17 +262,41 @@ def _interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
+def _descendants(pid: int) -> list:
+    """Pids of every process below ``pid`` (from /proc; empty where there is none)."""
+    children: dict = {}
+    for entry in filter(str.isdigit, os.listdir("/proc") if os.path.isdir("/proc") else ()):
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            with open(f"/proc/{entry}/stat", encoding="utf-8") as fh:
+                parent = int(fh.read().rsplit(")", 1)[1].split()[1])
+            children.setdefault(parent, []).append(int(entry))
+    found, stack = [], [pid]
+    while stack:
+        for child in children.get(stack.pop(), []):
+            found.append(child)
+            stack.append(child)
+    return found
+
+
 def _stop_group(process, grace: float = 15.0) -> None:
-    """SIGTERM to ``process``'s group, SIGKILL to what is left after ``grace`` seconds."""
+    """SIGTERM to ``process``, its group and every process below it (a server may start its
+    workers in sessions of their own), SIGKILL to what is left after ``grace`` seconds."""
     import subprocess
 
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGTERM)
-    try:
+    below = _descendants(process.pid)
+    for send in (lambda sig: os.killpg(process.pid, sig),
+                 *(lambda sig, pid=pid: os.kill(pid, sig) for pid in below)):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            send(signal.SIGTERM)
+    deadline = time.time() + grace
+    with contextlib.suppress(subprocess.TimeoutExpired):
         process.wait(timeout=grace)
-    except subprocess.TimeoutExpired:
-        pass
-    with contextlib.suppress(ProcessLookupError):
+    for pid in below:
+        while time.time() < deadline and os.path.exists(f"/proc/{pid}"):
+            time.sleep(0.1)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(process.pid, signal.SIGKILL)
     process.wait()
 

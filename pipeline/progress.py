@@ -1,12 +1,42 @@
-"""Console display: one line when a stage starts and ends, and a closing summary table."""
+"""Console display: one line when a stage starts and ends, the work counts of a running stage,
+and a closing summary table."""
 from __future__ import annotations
 
+import contextlib
+import os
 import sys
+import threading
+import time
 
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
+
+from pipeline import counters
+
+PLAIN_EVERY = float(os.environ.get("SEQLINE_PROGRESS_SECONDS", "10"))
+
+
+def counts_line(name: str, counts: dict, seconds: float) -> str:
+    """``ExampleGen: 1,234,567 rows read (45,600/s), 1,000,000 records written, 27 s``."""
+    parts = [f"{n:,} {unit} ({n / max(seconds, 1e-9):,.0f}/s)" if i == 0 else f"{n:,} {unit}"
+             for i, (unit, n) in enumerate(counts.items())]
+    return f"{name}: {', '.join(parts)}, {seconds:.0f} s"
+
+
+class _Counts:
+    """A live view of the counters (rich renders it a few times a second)."""
+
+    def __init__(self, name: str):
+        self.name, self.started = name, time.time()
+
+    def __rich__(self):
+        counts = counters.snapshot()
+        if not counts:
+            return Text("")
+        return Text(f"    {counts_line(self.name, counts, time.time() - self.started)}",
+                    style="dim")
 
 
 class Progress:
@@ -23,6 +53,36 @@ class Progress:
 
     def start(self, index: int, name: str, description: str) -> None:
         self.console.print(f"[bold][{index}/{self.total}] {name}[/bold] [dim]{description}[/dim]")
+
+    @contextlib.contextmanager
+    def watch(self, name: str):
+        """Show the work counts while the block runs: a line that updates a few times a second
+        on a terminal, a plain line every ``SEQLINE_PROGRESS_SECONDS`` (10) otherwise."""
+        counters.reset()
+        if self.console.quiet:
+            yield
+        elif self.console.is_terminal:
+            from rich.live import Live
+
+            with Live(_Counts(name), console=self.console, transient=True,
+                      refresh_per_second=4):
+                yield
+        else:
+            stop = threading.Event()
+            thread = threading.Thread(target=self._plain_lines, args=(name, stop), daemon=True)
+            thread.start()
+            try:
+                yield
+            finally:
+                stop.set()
+                thread.join()
+
+    def _plain_lines(self, name: str, stop: threading.Event) -> None:
+        started = time.time()
+        while not stop.wait(PLAIN_EVERY):
+            counts = counters.snapshot()
+            if counts:
+                self.echo(counts_line(name, counts, time.time() - started))
 
     def done(self, name: str, seconds: float, metrics: dict, where: str, status: str = "done"):
         mark = {"done": "[green]✓[/green]", "reused": "[cyan]↺[/cyan]"}.get(status, status)

@@ -229,7 +229,8 @@ def _run_locked(cfg, order, stages, progress, beam_args, use_cache) -> PipelineR
                                   state_dir=os.path.join(root, ".state", spec.name),
                                   fingerprint=stage.fingerprint)
                     try:
-                        outputs, metrics = _execute(stage, cfg, ctx, result.run_id)
+                        with progress.watch(spec.name):
+                            outputs, metrics = _execute(stage, cfg, ctx, result.run_id)
                     except SeqlineError as exc:
                         progress.failed(spec.name, time.time() - started, str(exc))
                         progress.summary(f"seqline run {cfg['name']}: failed at {spec.name}")

@@ -13,6 +13,10 @@ import socket
 from pipeline.lock import pid_alive
 
 DEFAULT_STORE_DIR = "mlruns"
+KIND_TAG, MODEL_TRAINING = "mlflow.experimentKind", "custom_model_development"
+# MLflow 3.17's UI picks its view from a per-browser switch (GenAI by default) over the tag;
+# this URL parameter opens the model-training view whatever the browser last chose
+RUNS_VIEW = "workflowType=machine_learning"
 
 
 def tracking_uri() -> str:
@@ -42,8 +46,33 @@ def setup(experiment: str):
     if not os.environ.get("MLFLOW_TRACKING_URI"):
         os.makedirs(DEFAULT_STORE_DIR, exist_ok=True)
     mlflow.set_tracking_uri(tracking_uri())
-    mlflow.set_experiment(experiment)
+    found = mlflow.set_experiment(experiment)
+    if found.tags.get(KIND_TAG) != MODEL_TRAINING:   # the UI opens on the runs, not GenAI traces
+        mlflow.set_experiment_tag(KIND_TAG, MODEL_TRAINING)
     return mlflow
+
+
+def start_page(config: str | None = None) -> str | None:
+    """The UI path of the runs of the experiment to open, in the model-training view: that of
+    ``config`` (a pipeline YAML) if it loads, else that of the newest run; ``None`` for an
+    empty store."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri())
+    experiment = None
+    if config and os.path.isfile(config):
+        from pipeline.config import load_config
+        from pipeline.errors import SeqlineError
+
+        with contextlib.suppress(SeqlineError):
+            experiment = client.get_experiment_by_name(load_config(config)["mlflow"]["experiment"])
+    if experiment is None:
+        ids = [e.experiment_id for e in client.search_experiments()]
+        newest = client.search_runs(ids, order_by=["attributes.start_time DESC"], max_results=1)
+        if not newest:
+            return None
+        experiment = client.get_experiment(newest[0].info.experiment_id)
+    return f"#/experiments/{experiment.experiment_id}/runs?{RUNS_VIEW}"
 
 
 def owner_tags(root: str) -> dict:

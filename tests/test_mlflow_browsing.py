@@ -165,3 +165,29 @@ def test_seqline_ui_stops_its_server_and_workers_on_sigterm(finished_run):
         time.sleep(0.5)
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", port))          # the port is free again
+
+
+def test_the_experiment_page_opens_on_the_runs_not_the_genai_overview(server, finished_run,
+                                                                      tmp_path):
+    experiment = api(server, "experiments/get-by-name", experiment_name="msft_test")["experiment"]
+    kinds = {t["key"]: t["value"] for t in experiment.get("tags", [])}
+    assert kinds["mlflow.experimentKind"] == "custom_model_development"
+    from pipeline import tracking
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MLFLOW_TRACKING_URI", finished_run.tracking_uri)
+        start = tracking.start_page(finished_run.config)    # what seqline ui prints
+    page = dump_dom(f"{server}/{start}", tmp_path / "c")
+    assert "msft_test" in page and "Model registry" in page, page[:2000]   # model-training view
+    assert "Detect Issues" not in page and "No data available" not in page, page[:2000]
+
+
+def test_seqline_ui_starts_at_the_experiment_of_the_config_or_the_newest_run(server, finished_run):
+    from pipeline import tracking
+
+    experiment = api(server, "experiments/get-by-name", experiment_name="msft_test")["experiment"]
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MLFLOW_TRACKING_URI", finished_run.tracking_uri)
+        expected = f"#/experiments/{experiment['experiment_id']}/runs?workflowType=machine_learning"
+        assert tracking.start_page(finished_run.config) == expected
+        assert tracking.start_page(None) == expected

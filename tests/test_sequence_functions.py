@@ -214,3 +214,18 @@ def test_macro_f1_averages_the_train_classes_for_model_and_baseline_alike():
         "WARNING: the test split has no 'b' (present in train): F1 is 0 there")
     assert absent_classes_line(classification_report(["a", "b"], ["a", "a"], ["a", "b"]),
                                ["a", "b"]) is None
+
+
+def test_the_report_agrees_with_scikit_learn_on_random_labels():
+    from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
+
+    rng = np.random.default_rng(0)
+    classes = ["a", "b", "c", "d"]
+    true, pred = rng.choice(classes, 300), rng.choice(classes[:3], 300)   # "d" never predicted
+    r = classification_report(true, pred, classes)
+    assert r["accuracy"] == pytest.approx(accuracy_score(true, pred))
+    assert r["macro_f1"] == pytest.approx(f1_score(true, pred, labels=classes, average="macro",
+                                                   zero_division=0))
+    assert r["confusion"] == confusion_matrix(true, pred, labels=classes).tolist()
+    per_class = f1_score(true, pred, labels=classes, average=None, zero_division=0)
+    assert [r["per_class"][c]["f1"] for c in classes] == pytest.approx(per_class.tolist())

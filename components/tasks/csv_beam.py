@@ -4,6 +4,12 @@ from __future__ import annotations
 import apache_beam as beam
 
 from components.tasks import csv_records as cr
+from pipeline import counters
+
+
+def counted_rows(path: str):
+    """:func:`~components.tasks.csv_records.read_rows`, counted for the progress display."""
+    return counters.counted(cr.read_rows(path), "rows read")
 
 
 class ParseRows(beam.PTransform):
@@ -26,5 +32,5 @@ class ParseRows(beam.PTransform):
             else:
                 yield parsed
 
-        return (paths | "Read" >> beam.FlatMap(cr.read_rows)
+        return (paths | "Read" >> beam.FlatMap(counted_rows)
                 | "Parse" >> beam.FlatMap(tag).with_outputs("rejected", main="records"))

@@ -1,0 +1,63 @@
+"""The work counts a running stage shows: counters, the line, and plain lines off a terminal."""
+import io
+import time
+
+from pipeline import counters, progress
+
+
+def test_counted_adds_in_blocks_and_at_the_end():
+    counters.reset()
+    assert list(counters.counted(range(2500), "rows read", every=1000)) == list(range(2500))
+    counters.add("records written", 7)
+    assert counters.snapshot() == {"rows read": 2500, "records written": 7}
+    counters.reset()
+    assert counters.snapshot() == {}
+
+
+def test_the_line_gives_counts_the_rate_of_the_first_and_the_time():
+    line = progress.counts_line("ExampleGen", {"rows read": 1_234_567, "records written": 9},
+                                27.0)
+    assert line == "ExampleGen: 1,234,567 rows read (45,725/s), 9 records written, 27 s"
+
+
+def test_off_a_terminal_a_plain_line_comes_every_interval(monkeypatch):
+    monkeypatch.setattr(progress, "PLAIN_EVERY", 0.05)
+    shown = progress.Progress(1)
+    shown.console.file = io.StringIO()
+    with shown.watch("Transform"):
+        for _ in range(5):
+            counters.add("records read", 100)
+            time.sleep(0.04)
+    lines = [l.strip() for l in shown.console.file.getvalue().splitlines()]
+    assert len(lines) >= 2 and all(l.startswith("Transform: ") for l in lines)
+    assert "records read (" in lines[-1] and lines[-1].endswith(" s")
+    quiet = progress.Progress(1, quiet=True)
+    with quiet.watch("Transform"):
+        counters.add("records read", 5)
+    assert counters.snapshot() == {"records read": 5}   # counted, shown nowhere
+
+
+def test_a_run_off_a_terminal_prints_the_counts_of_its_data_stages(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    import yaml
+
+    from tests.forecast_fixtures import ROOT, forecast_config, msft_slice
+
+    cfg = forecast_config(tmp_path, msft_slice(str(tmp_path / "msft.csv"), 4000))
+    (tmp_path / "p.yaml").write_text(yaml.safe_dump(cfg), encoding="utf-8")
+    env = dict(os.environ, PYTHONPATH=ROOT, SEQLINE_PROGRESS_SECONDS="0.1",
+               MLFLOW_TRACKING_URI=f"sqlite:///{tmp_path}/mlflow.db")
+    done = subprocess.run([sys.executable, "-m", "pipeline.cli", "run", "p.yaml", "--until",
+                           "StatisticsGen"], cwd=tmp_path, env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    lines = [line.strip() for line in done.stdout.splitlines()]
+    assert any(l.startswith("ExampleGen: ") and " rows read (" in l for l in lines), done.stdout
+    assert any(l.startswith("StatisticsGen: ") and " records read (" in l for l in lines)
+    quiet = subprocess.run([sys.executable, "-m", "pipeline.cli", "run", "p.yaml", "--until",
+                            "StatisticsGen", "--no-cache", "--quiet"], cwd=tmp_path, env=env,
+                           capture_output=True, text=True, timeout=300)
+    assert quiet.returncode == 0 and "rows read" not in quiet.stdout
