@@ -15,7 +15,19 @@ from rich.text import Text
 
 from pipeline import counters
 
-PLAIN_EVERY = float(os.environ.get("SEQLINE_PROGRESS_SECONDS", "10"))
+
+
+def _plain_every(default: float = 10.0) -> float:
+    """Seconds between plain progress lines: ``SEQLINE_PROGRESS_SECONDS`` if it is a positive
+    number, else ``default``."""
+    try:
+        value = float(os.environ.get("SEQLINE_PROGRESS_SECONDS", default))
+    except ValueError:
+        return default
+    return value if value > 0 else default
+
+
+PLAIN_EVERY = _plain_every()
 
 
 def counts_line(name: str, counts: dict, seconds: float) -> str:

@@ -61,3 +61,9 @@ def test_a_run_off_a_terminal_prints_the_counts_of_its_data_stages(tmp_path):
                             "StatisticsGen", "--no-cache", "--quiet"], cwd=tmp_path, env=env,
                            capture_output=True, text=True, timeout=300)
     assert quiet.returncode == 0 and "rows read" not in quiet.stdout
+
+
+def test_a_bad_interval_in_the_environment_falls_back_to_ten_seconds(monkeypatch):
+    for value, expected in (("0.5", 0.5), ("soon", 10.0), ("-1", 10.0), ("nan", 10.0)):
+        monkeypatch.setenv("SEQLINE_PROGRESS_SECONDS", value)
+        assert progress._plain_every() == expected
