@@ -278,26 +278,28 @@ def _descendants(pid: int) -> list:
     return found
 
 
+def _signal(pid: int, sig, group: bool = False) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        (os.killpg if group else os.kill)(pid, sig)
+
+
 def _stop_group(process, grace: float = 15.0) -> None:
     """SIGTERM to ``process``, its group and every process below it (a server may start its
     workers in sessions of their own), SIGKILL to what is left after ``grace`` seconds."""
     import subprocess
 
     below = _descendants(process.pid)
-    for send in (lambda sig: os.killpg(process.pid, sig),
-                 *(lambda sig, pid=pid: os.kill(pid, sig) for pid in below)):
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            send(signal.SIGTERM)
+    _signal(process.pid, signal.SIGTERM, group=True)
+    for pid in below:
+        _signal(pid, signal.SIGTERM)
     deadline = time.time() + grace
     with contextlib.suppress(subprocess.TimeoutExpired):
         process.wait(timeout=grace)
     for pid in below:
         while time.time() < deadline and os.path.exists(f"/proc/{pid}"):
             time.sleep(0.1)
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.kill(pid, signal.SIGKILL)
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(process.pid, signal.SIGKILL)
+        _signal(pid, signal.SIGKILL)
+    _signal(process.pid, signal.SIGKILL, group=True)
     process.wait()
 
 
