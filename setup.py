@@ -10,29 +10,30 @@ setup(
     python_requires=">=3.11,<3.12",
     packages=find_packages(include=["pipeline", "pipeline.*", "components", "components.*",
                                     "models", "models.*", "corpora", "corpora.*"]),
+    # ranges that work; constraints.txt pins the versions CI tests (pip install -c constraints.txt)
     install_requires=[
-        "tensorflow==2.21.0",
-        "keras==3.15.1",
-        "apache-beam==2.77.0",
-        "google-crc32c==1.9.0",
-        "mlflow==3.17.2",
-        "optuna==5.0.0",
-        "numpy==2.4.6",
-        "matplotlib==3.11.2",
-        "PyYAML==6.0.4",
-        "rich==15.0.0",
-        "scipy==1.17.1",
-        "soundfile==0.14.0",
-        "tf_keras==2.21.0",                       # Compressor: the LSTM twin that TFLite fuses
-        "tensorflow-model-optimization==0.8.1",   # Compressor: pruning and clustering
-        "ai-edge-litert==2.3.0",                  # Compressor: runs the .tflite variants
-        "statsforecast==2.0.1",                   # Evaluator: the AutoETS reference
-        "rapidfuzz==3.14.6",                      # speech: edit distance for CER and WER
+        "tensorflow>=2.21.0,<2.22",
+        "keras>=3.15.1,<3.16",
+        "apache-beam>=2.77.0,<3",
+        "google-crc32c>=1.9.0,<2",
+        "mlflow>=3.17.2,<4",
+        "optuna>=5.0.0,<6",
+        "numpy>=2.4.6,<3",
+        "matplotlib>=3.11.2,<4",
+        "PyYAML>=6.0.4,<7",
+        "rich>=15.0.0,<16",
+        "scipy>=1.17.1,<2",
+        "soundfile>=0.14.0,<0.15",
+        "tf_keras>=2.21.0,<2.22",                       # Compressor: the LSTM twin that TFLite fuses
+        "tensorflow-model-optimization>=0.8.1,<0.9",   # Compressor: pruning and clustering
+        "ai-edge-litert>=2.3.0,<2.4",                  # Compressor: runs the .tflite variants
+        "statsforecast>=2.0.1,<3",                   # Evaluator: the AutoETS reference
+        "rapidfuzz>=3.14.6,<4",                      # speech: edit distance for CER and WER
     ],
     extras_require={
-        "test": ["pytest==9.2.0", "pytest-xdist==3.8.0", "hypothesis==6.170.27", "jax[cpu]==0.10.2",
-                 "pandas==3.1.1", "scikit-learn==1.9.1"],
-        "jax": ["jax[cpu]==0.10.2"],
+        "test": ["pytest>=9.2.0,<10", "pytest-xdist>=3.8.0,<4", "hypothesis>=6.170.27,<7", "jax[cpu]>=0.10.2,<0.11",
+                 "pandas>=3.1.1,<4", "scikit-learn>=1.9.1,<2"],
+        "jax": ["jax[cpu]>=0.10.2,<0.11"],
     },
     entry_points={"console_scripts": ["seqline=pipeline.cli:main"]},
 )
