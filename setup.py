@@ -29,6 +29,7 @@ setup(
         "ai-edge-litert>=2.3.0,<2.4",                  # Compressor: runs the .tflite variants
         "statsforecast>=2.0.1,<3",                   # Evaluator: the AutoETS reference
         "rapidfuzz>=3.14.6,<4",                      # speech: edit distance for CER and WER
+        "prometheus-client>=0.26.0,<0.27",           # serve: the /monitoring/prometheus/metrics endpoint
     ],
     extras_require={
         "test": ["pytest>=9.2.0,<10", "pytest-xdist>=3.8.0,<4", "hypothesis>=6.170.27,<7", "jax[cpu]>=0.10.2,<0.11",

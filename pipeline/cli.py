@@ -169,6 +169,20 @@ def _serve_parser(sub) -> None:
                        help="run SavedModels on the plain TensorFlow graph, without XLA compilation")
     serve.add_argument("--access-log", default="-", metavar="PATH",
                        help="JSON-lines access log: - for stdout (default), a file, or off")
+    serve.add_argument("--request-timeout", type=float, default=60.0, metavar="SECONDS",
+                       help="drop a connection idle this long, answer 408 to a body stalled this "
+                            "long (default: %(default)s)")
+    serve.add_argument("--batching", action=argparse.BooleanOptionalAction, default=False,
+                       help="merge concurrent predict requests into shared model calls "
+                            "(default: off)")
+    serve.add_argument("--batch-size", type=int, default=32, metavar="N",
+                       help="with --batching: most examples in one merged call (default: %(default)s)")
+    serve.add_argument("--batch-timeout-ms", type=float, default=1.0, metavar="MS",
+                       help="with --batching: longest a request waits for others to join "
+                            "(default: %(default)s)")
+    serve.add_argument("--batch-threads", type=int, default=1, metavar="N",
+                       help="with --batching: merged calls running at once per model signature "
+                            "(default: %(default)s)")
 
 
 def _run(args) -> int:
@@ -304,10 +318,13 @@ def _stop_group(process, grace: float = 15.0) -> None:
 
 
 def _serve(args) -> int:
-    from pipeline.serving import payload, registry, server
+    from pipeline.serving import batching, payload, registry, server
 
     try:
         limits = payload.Limits(args.max_body_bytes, args.max_batch_size, args.allow_nan)
+        batch = batching.BatchOptions(args.batch_size, args.batch_timeout_ms, args.batch_threads)
+        if not args.request_timeout > 0:
+            raise ValueError(f"--request-timeout must be > 0, got {args.request_timeout}")
         models = registry.ModelRegistry(args.model_base_path, registry.VersionPolicy.parse(args.versions),
                                         registry.parse_labels(args.label), args.poll_seconds,
                                         args.xla)
@@ -323,7 +340,8 @@ def _serve(args) -> int:
     try:
         try:
             httpd = server.ServingServer((args.host, args.port), models, limits,
-                                         server.AccessLog(stream))
+                                         server.AccessLog(stream), args.request_timeout,
+                                         batch if args.batching else None)
         except OSError as exc:
             raise SeqlineError(f"cannot listen on {args.host}:{args.port}: "
                                f"{exc.strerror or exc}") from None

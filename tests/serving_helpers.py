@@ -98,9 +98,11 @@ def serving_thread(base_path: str, access_log=None, **options):
 
     limits = payload.Limits(**{k: options.pop(k) for k in ("max_body_bytes", "max_batch", "allow_nan")
                                if k in options})
+    batching = options.pop("batching", None)
     models = registry.ModelRegistry(base_path, echo=lambda line: None, **options)
     models.refresh()
-    httpd = server.ServingServer(("127.0.0.1", 0), models, limits, server.AccessLog(access_log))
+    httpd = server.ServingServer(("127.0.0.1", 0), models, limits, server.AccessLog(access_log),
+                                 batching=batching)
     thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:
@@ -139,6 +141,17 @@ def cli_server(args: list, cwd: str, env: dict, timeout: float = 120):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(timeout=30)
+
+
+def raw_exchange(url: str, data: bytes) -> bytes:
+    """Send ``data`` on a new connection; everything the server sends until it closes."""
+    host, port = url.split("//")[1].split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(data)
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def free_port() -> int:

@@ -12,7 +12,8 @@ import time
 import numpy as np
 import yaml
 
-from tests.serving_helpers import MODEL, ROOT, call, cli_server, msft_windows, python_forecast
+from tests.serving_helpers import (MODEL, ROOT, call, cli_server, msft_windows, python_forecast,
+                                   raw_exchange)
 
 
 def readme_curl() -> tuple:
@@ -41,11 +42,26 @@ def test_cli_rejects_bad_arguments_in_one_line(exported, tmp_path):
     for args, message in ((["--model-base-path", str(tmp_path / "none")], "not a folder"),
                           (["--model-base-path", ".", "--versions", "newest"], "--versions 'newest'"),
                           (["--model-base-path", ".", "--label", "x"], "--label 'x'"),
-                          (["--model-base-path", ".", "--max-batch-size", "0"], "--max-batch-size")):
+                          (["--model-base-path", ".", "--max-batch-size", "0"], "--max-batch-size"),
+                          (["--model-base-path", ".", "--request-timeout", "0"], "--request-timeout"),
+                          (["--model-base-path", ".", "--batching", "--batch-size", "0"],
+                           "--batch-size"),
+                          (["--model-base-path", ".", "--batch-timeout-ms", "-1"],
+                           "--batch-timeout-ms")):
         done = subprocess.run([sys.executable, "-m", "pipeline.cli", "serve", *args], cwd=tmp_path,
                               env=exported.env(), capture_output=True, text=True, timeout=120)
         assert done.returncode == 2 and message in done.stderr, done.stderr
         assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
+
+
+def test_request_timeout_flag_sets_how_long_a_stalled_body_may_wait(exported, tmp_path):
+    args = ["--model-base-path", str(tmp_path), "--request-timeout", "1.5", "--access-log", "off"]
+    with cli_server(args, exported.folder, exported.env()) as (url, _):
+        answer = raw_exchange(url, f"POST /v1/models/{MODEL}:predict HTTP/1.1\r\nHost: x\r\n"
+                              "Content-Length: 50\r\n\r\n{".encode())   # then the client stalls
+    assert answer.startswith(b"HTTP/1.1 408")
+    assert json.loads(answer.split(b"\r\n\r\n", 1)[1]) == {
+        "error": "request timeout: the body stopped arriving (nothing for 1.5s; Content-Length is 50)"}
 
 
 class Load:

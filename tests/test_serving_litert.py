@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from pipeline.serving.batching import BatchOptions
 from tests.serving_helpers import MODEL, call, msft_windows, serving_thread
 
 EDGE = "msft_close_edge"
@@ -60,7 +61,9 @@ def test_litert_version_answers_like_the_keras_model(edge_base):
         assert status == 400 and "the model expects [batch, 30, 2]" in answer["error"]
 
 
-def test_litert_calls_from_many_threads_are_serialized_correctly(edge_base):
+@pytest.mark.parametrize("batching", [None, BatchOptions(max_batch=8, timeout_ms=2.0)],
+                         ids=["alone", "batching"])
+def test_litert_calls_from_many_threads_are_serialized_correctly(edge_base, batching):
     base, model = edge_base
     windows = msft_windows(12)
     expected = model.predict(windows, verbose=0)
@@ -74,7 +77,7 @@ def test_litert_calls_from_many_threads_are_serialized_correctly(edge_base):
             results.append(status == 200 and np.allclose(answer["predictions"],
                                                           expected[k:k + 1 + j % 4], atol=1e-5))
 
-    with serving_thread(str(base)) as (url, _):
+    with serving_thread(str(base), batching=batching) as (url, _):
         threads = [threading.Thread(target=client, args=(i,)) for i in range(4)]
         for thread in threads:
             thread.start()

@@ -3,7 +3,6 @@ import io
 import json
 import os
 import shutil
-import socket
 import threading
 import time
 
@@ -13,7 +12,8 @@ import pytest
 from pipeline.serving.payload import Limits
 from pipeline.serving.registry import ModelRegistry, VersionPolicy
 from pipeline.serving.server import AccessLog, ServingServer
-from tests.serving_helpers import MODEL, call, msft_windows, python_forecast, serving_thread
+from tests.serving_helpers import (MODEL, call, msft_windows, python_forecast, raw_exchange,
+                                   serving_thread)
 
 PREDICT = f"/v1/models/{MODEL}:predict"
 DEEP = b"[" * 90_000 + b"]" * 90_000      # within the fixture's 200,000-byte body limit
@@ -117,16 +117,6 @@ def test_bad_requests_get_a_json_error_and_the_server_goes_on(server, windows, e
     got, answer = call(url, "POST", PREDICT, {"instances": windows[:1].tolist()})
     assert got == 200
     np.testing.assert_allclose(answer["predictions"], expected[:1], rtol=1e-6)
-
-
-def raw_exchange(url: str, data: bytes) -> bytes:
-    host, port = url.split("//")[1].split(":")
-    with socket.create_connection((host, int(port)), timeout=10) as sock:
-        sock.sendall(data)
-        chunks = []
-        while chunk := sock.recv(65536):
-            chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def test_oversize_unframed_and_malformed_http_is_refused(server, windows, expected):

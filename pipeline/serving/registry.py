@@ -102,6 +102,7 @@ class ModelRegistry:
         self.labels = labels or {}
         self.echo = echo or (lambda line: print(f"seqline serve: {line}", file=sys.stderr, flush=True))
         self.snapshot: dict = {}
+        self.load_failures: dict = {}   # name -> failed load attempts; replaced, never mutated
         self._failed: dict = {}      # (name, version) -> (fingerprint, message)
         self._refresh_lock = threading.Lock()
         self._stop = threading.Event()
@@ -213,6 +214,8 @@ class ModelRegistry:
                     message = f"version {version} failed to load: {type(exc).__name__}: {exc}"
                     failed[version] = message
                     self._failed[(name, version)] = (_fingerprint(folders[version]), message)
+                    self.load_failures = {**self.load_failures,
+                                          name: self.load_failures.get(name, 0) + 1}
                     self.echo(f"{name} {message}")
         for version in sorted(set(loaded) - set(wanted)):
             self.echo(f"unloaded {name} version {version}")

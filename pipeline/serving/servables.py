@@ -43,7 +43,7 @@ class TensorInfo:
                 "tensor_shape": {"dim": dims, "unknown_rank": self.shape is None}}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)     # compared and hashed by identity: a key of its batcher
 class Signature:
     inputs: dict
     outputs: dict

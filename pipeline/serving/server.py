@@ -4,9 +4,11 @@ Routes (TF Serving's, plus a health check):
 ``POST /v1/models/<name>[/versions/<v>|/labels/<l>]:predict``,
 ``GET /v1/models/<name>[/versions/<v>|/labels/<l>]`` (version status),
 ``GET /v1/models/<name>[/versions/<v>|/labels/<l>]/metadata`` (signatures),
-``GET /healthz`` (200 once a model is loaded, 503 before).
-Every answer is JSON; errors are ``{"error": "..."}`` with a 4xx/5xx status, and no request can
-stop the server. One JSON line per request goes to the access log.
+``GET /healthz`` (200 once a model is loaded, 503 before),
+``GET /monitoring/prometheus/metrics`` (Prometheus text format, ``pipeline.serving.metrics``).
+Every other answer is JSON; errors are ``{"error": "..."}`` with a 4xx/5xx status, and no request can
+stop the server. One JSON line per request goes to the access log. With batching on, concurrent
+predict requests share model calls (``pipeline.serving.batching``).
 """
 from __future__ import annotations
 
@@ -19,7 +21,8 @@ import traceback
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import unquote
 
-from pipeline.serving import payload
+from pipeline.serving import metrics, payload
+from pipeline.serving.batching import BatchOptions, ModelCalls
 from pipeline.serving.errors import RequestError
 from pipeline.serving.registry import ModelRegistry
 
@@ -49,16 +52,20 @@ class ServingServer(ThreadingHTTPServer):
     """One thread per connection (HTTP/1.1 keep-alive); shares the registry and limits.
 
     ``request_timeout``: seconds a connection may sit idle or a body may stall before it is
-    dropped (idle) or answered 408 (a body that stopped arriving).
+    dropped (idle) or answered 408 (a body that stopped arriving). ``batching``: merge concurrent
+    predict requests into shared model calls (``None``: each request calls the model alone).
     """
 
     daemon_threads = True
     request_queue_size = 128
 
     def __init__(self, address: tuple, registry: ModelRegistry, limits: payload.Limits,
-                 access_log: AccessLog, request_timeout: float = 60):
+                 access_log: AccessLog, request_timeout: float = 60,
+                 batching: BatchOptions | None = None):
         self.registry, self.limits, self.access_log = registry, limits, access_log
         self.request_timeout = request_timeout
+        self.metrics = metrics.Metrics(registry)
+        self.model_calls = ModelCalls(batching, self.metrics.model_call)
         super().__init__(address, Handler)
 
 
@@ -81,6 +88,7 @@ class Handler(BaseHTTPRequestHandler):
     def _handle(self, method: str) -> None:
         start = time.perf_counter()
         record = self._record(method)
+        self.content_type = "application/json"
         try:
             status, body = self._route(method, record)
         except RequestError as exc:
@@ -90,10 +98,12 @@ class Handler(BaseHTTPRequestHandler):
             record["error"] = f"internal error: {type(exc).__name__}: {exc}"
             status, body = 500, _error(record["error"])
             traceback.print_exc(file=sys.stderr)
-        self._send(status, body)
-        record.update(status=status, bytes_out=len(body),
-                      ms=round((time.perf_counter() - start) * 1000, 3))
+        self._send(status, body, self.content_type)
+        seconds = time.perf_counter() - start
+        record.update(status=status, bytes_out=len(body), ms=round(seconds * 1000, 3))
         self.server.access_log.write(record)
+        if "model" in record:
+            self.server.metrics.count(record["model"], record.get("version"), status, seconds)
 
     def _route(self, method: str, record: dict) -> tuple:
         path = self.path.split("?", 1)[0]
@@ -104,10 +114,14 @@ class Handler(BaseHTTPRequestHandler):
             ready = any(models.values())
             return (200 if ready else 503), _json({"status": "ok" if ready else "no model loaded",
                                                    "models": models})
+        if path == metrics.PATH:
+            _require(method, "GET", path)
+            body, self.content_type = self.server.metrics.exposition(self.headers.get("Accept"))
+            return 200, body
         match = MODEL_ROUTE.fullmatch(path)
         if match is None:
-            raise RequestError(404, f"no route {method} {path}; use /v1/models/<name>[:predict] "
-                                    "or /healthz")
+            raise RequestError(404, f"no route {method} {path}; use /v1/models/<name>[:predict], "
+                                    f"/healthz or {metrics.PATH}")
         name, label = unquote(match["name"]), match["label"] and unquote(match["label"])
         version = _version(match["version"])
         record["model"] = name
@@ -120,7 +134,9 @@ class Handler(BaseHTTPRequestHandler):
             record["version"] = version
             request = payload.parse(body, servable.signatures, self.server.limits)
             record["batch"] = request.batch
-            outputs = servable.signatures[request.signature].predict(request.inputs)
+            outputs = self.server.model_calls.predict(name, version,
+                                                      servable.signatures[request.signature],
+                                                      request.inputs)
             return 200, payload.response(request, outputs)
         _require(method, "GET", path)
         if match["metadata"]:
@@ -165,9 +181,9 @@ class Handler(BaseHTTPRequestHandler):
             raise RequestError(400, f"body ended after {len(body)} of {size} bytes")
         return body
 
-    def _send(self, status: int, body: bytes) -> None:
+    def _send(self, status: int, body: bytes, content_type: str = "application/json") -> None:
         self.send_response(status)
-        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
         if self.close_connection:
             self.send_header("Connection", "close")
