@@ -172,14 +172,15 @@ def _serve_parser(sub) -> None:
     serve.add_argument("--request-timeout", type=float, default=60.0, metavar="SECONDS",
                        help="drop a connection idle this long, answer 408 to a body stalled this "
                             "long (default: %(default)s)")
-    serve.add_argument("--batching", action=argparse.BooleanOptionalAction, default=False,
-                       help="merge concurrent predict requests into shared model calls "
-                            "(default: off)")
+    serve.add_argument("--batching", action=argparse.BooleanOptionalAction, default=True,
+                       help="merge concurrent predict requests into shared model calls (default: "
+                            "on; --no-batching calls the model once per request)")
     serve.add_argument("--batch-size", type=int, default=32, metavar="N",
                        help="with --batching: most examples in one merged call (default: %(default)s)")
-    serve.add_argument("--batch-timeout-ms", type=float, default=1.0, metavar="MS",
-                       help="with --batching: longest a request waits for others to join "
-                            "(default: %(default)s)")
+    serve.add_argument("--batch-timeout-ms", type=float, default=0.0, metavar="MS",
+                       help="with --batching: longest a request waits for others to join; 0 "
+                            "merges only requests that queue behind a running call (default: "
+                            "%(default)s)")
     serve.add_argument("--batch-threads", type=int, default=1, metavar="N",
                        help="with --batching: merged calls running at once per model signature "
                             "(default: %(default)s)")
@@ -323,8 +324,9 @@ def _serve(args) -> int:
     try:
         limits = payload.Limits(args.max_body_bytes, args.max_batch_size, args.allow_nan)
         batch = batching.BatchOptions(args.batch_size, args.batch_timeout_ms, args.batch_threads)
-        if not args.request_timeout > 0:
-            raise ValueError(f"--request-timeout must be > 0, got {args.request_timeout}")
+        if not 0 < args.request_timeout < float("inf"):
+            raise ValueError(f"--request-timeout must be a number of seconds > 0, "
+                             f"got {args.request_timeout}")
         models = registry.ModelRegistry(args.model_base_path, registry.VersionPolicy.parse(args.versions),
                                         registry.parse_labels(args.label), args.poll_seconds,
                                         args.xla)

@@ -120,6 +120,22 @@ def test_a_full_batch_runs_without_waiting_for_its_timeout():
         np.testing.assert_array_equal(results[i], rows(i) * 2)
 
 
+def test_a_request_as_large_as_a_batch_runs_at_once_beside_a_running_call():
+    model = Model()
+    batcher = Batcher(model, BatchOptions(max_batch=2, timeout_ms=0, threads=1))
+    results = {}
+    model.gate.clear()
+    held = submit(batcher, rows(1), results, "held")
+    until(lambda: model.calls == [1])
+    big = submit(batcher, rows(2, 3), results, "big")
+    until(lambda: model.calls == [1, 2])          # not queued behind the held call
+    model.gate.set()
+    for thread in (held, big):
+        thread.join(WAIT)
+    np.testing.assert_array_equal(results["big"], rows(2, 3) * 2)
+    np.testing.assert_array_equal(results["held"], rows(1) * 2)
+
+
 def test_inputs_of_different_shapes_are_never_merged():
     model = Model()
     batcher = Batcher(model, BatchOptions(max_batch=8, timeout_ms=0))

@@ -3,7 +3,8 @@
 As TensorFlow Serving's ``--enable_batching``: requests for the same version and signature (and
 the same non-batch input shapes) join one batch until it holds ``max_batch`` examples or its first
 request has waited ``timeout_ms``; at most ``threads`` merged calls run at once per signature, and
-a batch that is ready waits for a free one. The inputs are concatenated along the batch dimension,
+a batch that is ready waits for a free one. A request of ``max_batch`` examples or more runs at
+once, alone. The inputs are concatenated along the batch dimension,
 the outputs split back per request. If a merged call fails, each of its requests is run alone, so
 every request gets its own answer or its own error. No thread is started: the first request of a
 batch runs it (and the others wait for their share).
@@ -27,7 +28,7 @@ class BatchOptions:
     ``threads``: merged calls running at once per signature."""
 
     max_batch: int = 32
-    timeout_ms: float = 1.0
+    timeout_ms: float = 0.0
     threads: int = 1
 
     def __post_init__(self):
@@ -65,6 +66,8 @@ class Batcher:
 
     def __call__(self, inputs: dict) -> dict:
         rows = _rows(inputs)
+        if rows >= self._options.max_batch:
+            return self._call(inputs)     # a full batch on its own: nothing to wait for
         key = tuple((name, value.shape[1:], value.dtype.str) for name, value in sorted(inputs.items()))
         with self._cond:
             batch = self._open.get(key)
@@ -153,12 +156,12 @@ class ModelCalls:
 
     def __init__(self, options: BatchOptions | None,
                  observer: Callable[[str, int], Callable[[int, float], None]]):
-        self.options, self._observer = options, observer
+        self._options, self._observer = options, observer
         self._batchers: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
         self._lock = threading.Lock()
 
     def predict(self, model: str, version: int, signature, inputs: dict) -> dict:
-        if self.options is None or not batch_major(signature.inputs, signature.outputs):
+        if self._options is None or not batch_major(signature.inputs, signature.outputs):
             start = time.perf_counter()
             outputs = signature.predict(inputs)
             self._observer(model, version)(_rows(inputs), time.perf_counter() - start)
@@ -169,7 +172,7 @@ class ModelCalls:
                 batcher = self._batchers.get(signature)
                 if batcher is None:
                     batcher = self._batchers[signature] = Batcher(
-                        signature.predict, self.options, self._observer(model, version))
+                        signature.predict, self._options, self._observer(model, version))
         return batcher(inputs)
 
 
