@@ -9,6 +9,7 @@ import time
 
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from pipeline.serving import servables
 from pipeline.serving.batching import Batcher, BatchOptions
@@ -105,6 +106,32 @@ def test_a_bad_request_fails_alone_and_its_neighbours_get_their_answers():
     np.testing.assert_array_equal(results["a"], rows(1) * 2)
     np.testing.assert_array_equal(results["c"], rows(3, 4) * 2)
     assert observed == [1, 1, 2]          # calls that answered (the failed ones are not timed)
+
+
+def packed(sizes: list, limit: int) -> list:
+    """The batches requests of ``sizes`` (each below ``limit``) form in arrival order."""
+    batches, full = [], True
+    for size in sizes:
+        if full or batches[-1] + size > limit:
+            batches.append(0)
+        batches[-1] += size
+        full = batches[-1] >= limit
+    return batches
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(2, 8).flatmap(lambda limit: st.tuples(
+    st.just(limit), st.lists(st.integers(1, limit - 1), min_size=1, max_size=6))))
+def test_any_queued_requests_are_packed_in_order_and_each_gets_its_rows(case):
+    limit, sizes = case
+    model = Model()
+    batcher = Batcher(model, BatchOptions(max_batch=limit, timeout_ms=0))
+    starts = np.cumsum([0] + sizes)
+    requests = {i: rows(*range(starts[i], starts[i + 1])) for i in range(len(sizes))}
+    results = held_then_queued(batcher, model, requests, queued=packed(sizes, limit))
+    assert model.calls == [1] + packed(sizes, limit)
+    for i, x in requests.items():
+        np.testing.assert_array_equal(results[i], x * 2)
 
 
 def test_a_full_batch_runs_without_waiting_for_its_timeout():
