@@ -1,14 +1,23 @@
 """seqline: TFX-style pipelines for sequence models (Beam data stages, Keras 3 models, MLflow)."""
+import re
+
 from setuptools import find_packages, setup
+
+
+def version() -> str:
+    """``__version__`` of seqline/__init__.py, read without importing it."""
+    with open("seqline/__init__.py", encoding="utf-8") as fh:
+        return re.search(r'^__version__ = "([^"]+)"', fh.read(), re.M).group(1)
+
 
 setup(
     name="seqline",
-    version="0.1.0",
+    version=version(),
     description="One YAML config from raw sequence data to an exported, tracked sequence model.",
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     python_requires=">=3.11,<3.12",
-    packages=find_packages(include=["pipeline", "pipeline.*", "components", "components.*",
+    packages=find_packages(include=["seqline", "pipeline", "pipeline.*", "components", "components.*",
                                     "models", "models.*", "corpora", "corpora.*"]),
     # ranges that work; constraints.txt pins the versions CI tests (pip install -c constraints.txt)
     install_requires=[

@@ -12,6 +12,7 @@ import warnings
 
 from pipeline.config import STAGES
 from pipeline.errors import ConfigError, SeqlineError
+from seqline import __version__
 
 EPILOG = """examples:
   seqline run examples/stock_forecast/pipeline.yaml
@@ -63,6 +64,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="seqline", description="Sequence-model pipelines: CSV to served model, tracked in MLflow.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"seqline {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     run = sub.add_parser("run", help="run a pipeline from its YAML config",
                          description="Validate CONFIG, then run its stages in order: "
