@@ -38,10 +38,11 @@ setup(
         "ai-edge-litert>=2.3.0,<2.4",                  # Compressor: runs the .tflite variants
         "statsforecast>=2.0.1,<3",                   # Evaluator: the AutoETS reference
         "rapidfuzz>=3.14.6,<4",                      # speech: edit distance for CER and WER
+        "cronsim>=2.9,<3",                           # seqline schedule: cron expressions
     ],
     extras_require={
         "test": ["pytest>=9.2.0,<10", "pytest-xdist>=3.8.0,<4", "hypothesis>=6.170.27,<7", "jax[cpu]>=0.10.2,<0.11",
-                 "pandas>=3.1.1,<4", "scikit-learn>=1.9.1,<2"],
+                 "pandas>=3.1.1,<4", "scikit-learn>=1.9.1,<2", "jsonschema>=4.26.0,<5"],
         "jax": ["jax[cpu]>=0.10.2,<0.11"],
     },
     entry_points={"console_scripts": ["seqline=pipeline.cli:main"]},
