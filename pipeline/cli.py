@@ -24,6 +24,7 @@ EPILOG = """examples:
   seqline run pipeline.yaml --no-cache              # rerun every stage
   seqline schedule pipeline.yaml --cron "0 2 * * *" # every night at 02:00, in the foreground
   seqline export airflow pipeline.yaml -o dags/seqline_pipeline.py
+  seqline config schema -o seqline.schema.json      # JSON Schema of the config for editors
   seqline ui                                        # MLflow UI on the local store
   seqline serve --model-base-path examples/stock_forecast/output/serving
                                                     # TF Serving REST API on :8501
@@ -123,6 +124,13 @@ def _parser() -> argparse.ArgumentParser:
                     "section), then push the chosen ones next to the model.")
     compress.add_argument("config", help="pipeline YAML file")
     compress.add_argument("--quiet", action="store_true", help="print only errors")
+    config = sub.add_parser("config", help="write the config's JSON Schema or its reference",
+                            description="Both are generated from the config tables: a JSON Schema "
+                                        "(draft 2020-12) for YAML language servers, or the "
+                                        "Markdown reference of docs/configuration.md.")
+    config.add_argument("what", choices=("schema", "reference"),
+                        help="schema: JSON Schema; reference: Markdown")
+    config.add_argument("-o", "--output", metavar="FILE", help="where to write it (default: stdout)")
     ui = sub.add_parser("ui", help="start the MLflow UI on the tracking store")
     ui.add_argument("--host", default="127.0.0.1")
     ui.add_argument("--port", type=int, default=5000)
@@ -218,6 +226,32 @@ def _export(args) -> int:
     with open(output, "w", encoding="utf-8") as fh:
         fh.write(dag_file(cfg, args.config, args.schedule))
     print(f"wrote {output}: an Airflow DAG with one task per stage")
+    return 0
+
+
+def _config(args) -> int:
+    import json
+
+    if args.what == "schema":
+        from pipeline.config_schema import config_schema
+
+        text = json.dumps(config_schema(), indent=2) + "\n"
+    else:
+        from pipeline.config_reference import reference_markdown
+
+        text = reference_markdown()
+    if not args.output:
+        sys.stdout.write(text)
+        return 0
+    tmp = f"{args.output}.tmp{os.getpid()}"
+    try:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, args.output)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.remove(tmp)
+        raise ConfigError(f"--output {args.output}: {exc.strerror}") from None
     return 0
 
 
@@ -368,7 +402,7 @@ def main(argv=None) -> int:
     try:
         commands = {"run": _run, "compress": _compress, "ui": _ui, "serve": _serve,
                     "generate": _generate, "datasets": _datasets, "transcribe": _transcribe,
-                    "schedule": _schedule, "export": _export}
+                    "schedule": _schedule, "export": _export, "config": _config}
         return commands[args.command](args)
     except SeqlineError as exc:
         kind = "config error" if exc.exit_code == 2 else "error"
