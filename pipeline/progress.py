@@ -3,6 +3,7 @@ and a closing summary table."""
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import sys
 import threading
@@ -15,6 +16,7 @@ from rich.text import Text
 
 from pipeline import counters
 
+LOG = logging.getLogger("seqline.run")
 
 
 def _plain_every(default: float = 10.0) -> float:
@@ -52,7 +54,8 @@ class _Counts:
 
 
 class Progress:
-    """Prints stage progress to stderr-friendly console output."""
+    """Prints stage progress (start and end lines, work counts, the summary table) to stdout;
+    stage messages (:meth:`echo`) go through logging."""
 
     def __init__(self, total: int, quiet: bool = False):
         width = None if sys.stdout.isatty() else 140
@@ -61,7 +64,8 @@ class Progress:
         self.rows = []
 
     def echo(self, line: str) -> None:
-        self.console.print(f"    {line}", markup=False)
+        """A message of the running stage, logged as info to ``seqline.run``."""
+        LOG.info(line)
 
     def start(self, index: int, name: str, description: str) -> None:
         self.console.print(f"[bold][{index}/{self.total}] {name}[/bold] [dim]{description}[/dim]")
@@ -94,7 +98,8 @@ class Progress:
         while not stop.wait(PLAIN_EVERY):
             counts = counters.snapshot()
             if counts:
-                self.echo(counts_line(name, counts, time.time() - started))
+                self.console.print(f"    {counts_line(name, counts, time.time() - started)}",
+                                   markup=False)
 
     def done(self, name: str, seconds: float, metrics: dict, where: str, status: str = "done"):
         mark = {"done": "[green]✓[/green]", "reused": "[cyan]↺[/cyan]"}.get(status, status)

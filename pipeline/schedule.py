@@ -14,6 +14,7 @@ Misfires (fire times that passed while a run was still going, or while the machi
 """
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
@@ -43,13 +44,15 @@ def _status(code: int) -> str:
 
 def run_schedule(config: str, pipeline_root: str, cron: Cron, *, misfire: str = "run-once",
                  grace: float = 60.0, run_now: bool = False, max_runs: int | None = None,
-                 run_args: list | None = None, log=print, now=None, sleep=time.sleep,
+                 run_args: list | None = None, log=None, now=None, sleep=time.sleep,
                  launch=launch_run) -> int:
     """Run ``config`` at every fire time of ``cron`` until interrupted (or ``max_runs`` runs).
 
-    ``now`` (default: the time in the cron's zone), ``sleep`` and ``launch`` are injectable for
-    tests. Returns the number of runs.
+    Each line goes to ``log`` (default: info of the ``seqline.schedule`` logger). ``now``
+    (default: the time in the cron's zone), ``sleep`` and ``launch`` are injectable for tests.
+    Returns the number of runs.
     """
+    log = log or logging.getLogger("seqline.schedule").info
     now = now or (lambda: datetime.now(cron.zone))
     if misfire not in MISFIRE_POLICIES:
         raise ValueError(f"misfire must be one of {MISFIRE_POLICIES}, got {misfire!r}")
