@@ -51,7 +51,7 @@ def _allowed(spec: Field) -> str:
 
 
 def rows(section: Section, prefix: str = "") -> list:
-    """Table rows ``(key, type, default, allowed, description)`` of every key, nested keys dotted."""
+    """Table rows ``(key, type, default, allowed, description)``, nested keys dotted."""
     out = []
     for key, spec in section.fields.items():
         if isinstance(spec, Section):

@@ -3,9 +3,10 @@ matched by the `cronsim <https://pypi.org/project/cronsim/>`_ library with Vixie
 semantics.
 
 Each field takes ``*``, numbers, ranges ``a-b``, steps ``*/n`` or ``a-b/n`` and lists ``a,b``;
-months and weekdays also take names (``jan``, ``mon``; Sunday is 0 or 7). When both day fields
-are restricted (neither starts with ``*``) a day matches either, so ``0 0 */2 * mon`` fires on
-odd days and on Mondays; otherwise a day must match both. ``@hourly``, ``@daily``, ``@weekly``,
+months and weekdays also take names (``jan``, ``mon``; Sunday is 0 or 7); cronsim's extensions
+``L`` (last day of the month) and ``mon#2`` (second Monday) work too. When neither day field
+starts with ``*`` a day matches either (``0 0 1-31/2 * mon``: odd days and Mondays); otherwise it
+must match both (``0 0 */2 * mon``: odd-numbered Mondays). ``@hourly``, ``@daily``, ``@weekly``,
 ``@monthly`` and ``@yearly`` are shorthands.
 
 Daylight saving time, as in Debian cron: a job at a fixed time in a skipped hour runs at the end

@@ -37,7 +37,8 @@ def _style(level: int) -> tuple:
 
 class RichHandler(logging.Handler):
     """One line per record, through rich consoles: ``indent`` + message, prefixed ``debug:``,
-    ``warning:`` or ``error:`` and coloured on a terminal. Lines are not wrapped (log files stay greppable)."""
+    ``warning:`` or ``error:`` and coloured on a terminal. Lines are not wrapped (log files stay
+    greppable)."""
 
     def __init__(self, out: Console | None = None, err: Console | None = None, level=logging.INFO):
         super().__init__(level)
