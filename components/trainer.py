@@ -79,7 +79,7 @@ def kept_epoch_note(losses: list, monitor: str) -> str | None:
     """A line when early stopping kept an earlier epoch than the last one run; a warning when it
     kept the first of several (the least trained model, often one that learned little)."""
     kept = kept_epoch(losses)
-    if kept == len(losses) or not losses:
+    if not losses or kept == len(losses):
         return None
     later = len(losses) - kept
     line = (f"early stopping kept the weights of epoch {kept} of {len(losses)} run: {monitor} "
