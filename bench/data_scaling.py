@@ -3,10 +3,10 @@
 
 Generates the multi-series hourly sensor CSV a user brings (``time, sensor, load, temp``: 200
 sensors, daily and weekly seasonality plus noise) at each size, then for each size runs the data
-stages of a forecast config (``load`` 24 h ahead from 48 h, split 70/15/15 by time, ``--until
-Transform``), one stage per fresh process (``--from S --until S``, so each stage's peak RSS is its own), everything in a
-temporary folder. As the baseline it times a pandas read of the same file (parse the times, in a
-fresh process too), measured in the same run.
+stages of a forecast config (``load`` 24 h ahead from 48 h, split 70/15/15 by time) up to
+Transform (or ``--until`` an earlier stage), one stage per fresh process (``--from S --until S``,
+so each stage's peak RSS is its own), everything in a temporary folder. As the baseline it times
+a pandas read of the same file (parse the times, in a fresh process too), measured in the same run.
 
 Prints per size and stage: seconds (the stage's own wall time from the runner), rows/s, peak RSS of
 its process, the ratio of seconds and RSS from the smallest to each larger size, and each stage's
@@ -17,7 +17,7 @@ printed (cProfile's overhead inflates them).
 Usage:
     .venv/bin/python bench/data_scaling.py                         # 200k and 2M rows (2M: ~30 min)
     .venv/bin/python bench/data_scaling.py --small                 # 40k and 400k rows
-    .venv/bin/python bench/data_scaling.py --sizes 40000,200000 --profile
+    .venv/bin/python bench/data_scaling.py --sizes 40000,200000 --profile --until ExampleGen
 """
 from __future__ import annotations
 
@@ -146,7 +146,7 @@ def top_functions(profile: str, rows: int, count: int = 10) -> list:
     return hot[:count]
 
 
-def run_size(rows: int, folder: str, env: dict, profile: bool = False) -> tuple:
+def run_size(rows: int, folder: str, env: dict, stages: tuple, profile: bool = False) -> tuple:
     """Generate the CSV in ``folder``, time the pandas read and each stage (or, with ``profile``,
     profile each stage instead); returns (rows, results by stage, profiles by stage)."""
     os.makedirs(folder)
@@ -154,7 +154,7 @@ def run_size(rows: int, folder: str, env: dict, profile: bool = False) -> tuple:
     rows = write_sensor_csv(data, rows)
     config = write_config(folder, data)
     results, profiles = {PANDAS: measure(PANDAS, data, env)}, {}
-    for stage in STAGES:
+    for stage in stages:
         dump = os.path.join(folder, f"{stage}.prof") if profile else None
         results[stage] = measure(stage, config, env, dump)
         if dump:
@@ -163,7 +163,7 @@ def run_size(rows: int, folder: str, env: dict, profile: bool = False) -> tuple:
     return rows, results, profiles
 
 
-def table(sizes: list) -> str:
+def table(sizes: list, stages: tuple) -> str:
     """One block per size: seconds, rows/s, peak RSS, ratios to the smallest size and to pandas."""
     base_rows, base = sizes[0]
     lines = []
@@ -171,15 +171,15 @@ def table(sizes: list) -> str:
         lines += ["", f"{rows:,} rows ({res['file_mb']:.1f} MB CSV)",
                   f"{'stage':<18}{'seconds':>9}{'rows/s':>11}{'peak RSS MB':>13}"
                   f"{'x pandas':>10}{'s ratio':>9}{'RSS ratio':>11}"]
-        for what in (PANDAS, *STAGES):
+        for what in (PANDAS, *stages):
             r, b = res[what], base[what]
             ratio = (f"{r['seconds'] / b['seconds']:>8.1f}x{r['rss_mb'] / b['rss_mb']:>10.2f}x"
                      if rows != base_rows else f"{'-':>9}{'-':>11}")
             lines.append(f"{what:<18}{r['seconds']:>9.2f}{rows / r['seconds']:>11,.0f}"
                          f"{r['rss_mb']:>13.0f}{r['seconds'] / res[PANDAS]['seconds']:>9.1f}x{ratio}")
-        total = sum(res[s]["seconds"] for s in STAGES)
+        total = sum(res[s]["seconds"] for s in stages)
         lines.append(f"{'data stages':<18}{total:>9.2f}{rows / total:>11,.0f}"
-                     f"{max(res[s]['rss_mb'] for s in STAGES):>13.0f}"
+                     f"{max(res[s]['rss_mb'] for s in stages):>13.0f}"
                      f"{total / res[PANDAS]['seconds']:>9.1f}x")
     if len(sizes) > 1:
         lines += ["", f"ratios: each size against {base_rows:,} rows "
@@ -194,6 +194,8 @@ def main(argv=None) -> int:
     parser.add_argument("--small", action="store_true", help="quick run: --sizes 40000,400000")
     parser.add_argument("--profile", action="store_true",
                         help="profile the smallest size's stages with cProfile")
+    parser.add_argument("--until", choices=STAGES, default=STAGES[-1],
+                        help="last stage to run (default: %(default)s)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     parser.add_argument("--child", nargs=2, metavar=("WHAT", "TARGET"), help=argparse.SUPPRESS)
     parser.add_argument("--profile-to", help=argparse.SUPPRESS)
@@ -214,17 +216,18 @@ def main(argv=None) -> int:
                MLFLOW_TRACKING_URI=f"sqlite:///{os.path.join(tmp, 'mlflow.db')}")
     profiles = {}
     try:
-        measured = [run_size(rows, os.path.join(tmp, str(rows)), env)[:2] for rows in sizes]
+        stages = STAGES[:STAGES.index(args.until) + 1]
+        measured = [run_size(rows, os.path.join(tmp, str(rows)), env, stages)[:2] for rows in sizes]
         if args.profile:   # a separate pass: cProfile slows what it measures
-            profiles = run_size(sizes[0], os.path.join(tmp, "profile"), env, profile=True)[2]
+            profiles = run_size(sizes[0], os.path.join(tmp, "profile"), env, stages, True)[2]
     finally:
         if args.keep:
             print(f"kept {tmp}")
         else:
             shutil.rmtree(tmp, ignore_errors=True)
     print(f"seqline data stages at scale: {SENSORS} hourly sensors, forecast load 24 h from 48 h, "
-          "--until Transform, DirectRunner, one stage per fresh process")
-    print(table(measured))
+          f"--until {args.until}, DirectRunner, one stage per fresh process")
+    print(table(measured, stages))
     for stage, top in profiles.items():
         rows = measured[0][0]
         print(f"\ncProfile {stage} ({rows:,} rows): most own time, functions called per row")
