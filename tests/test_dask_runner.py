@@ -82,6 +82,7 @@ def test_data_stages_on_dask_write_the_same_bytes_as_the_direct_runner(tmp_path,
                 DASK_RUNNER, f"--dask_client_address={cluster.scheduler_address}"])
         finally:
             close_clients()
+        assert cluster.scheduler.transition_counter > 0   # the stages ran as the cluster's tasks
     assert sorted(dask) == sorted(direct)
     for name in direct:
         assert dask[name] == direct[name], name

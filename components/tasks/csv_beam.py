@@ -1,4 +1,4 @@
-"""The Beam piece every CSV ExampleGen shares: parse rows, bad ones tagged ``rejected``."""
+"""The Beam piece every CSV ExampleGen shares: parse rows, bad ones apart as ``rejected``."""
 from __future__ import annotations
 
 from typing import NamedTuple
