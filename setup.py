@@ -1,14 +1,23 @@
 """seqline: TFX-style pipelines for sequence models (Beam data stages, Keras 3 models, MLflow)."""
+import re
+
 from setuptools import find_packages, setup
+
+
+def version() -> str:
+    """``__version__`` of seqline/__init__.py, read without importing it."""
+    with open("seqline/__init__.py", encoding="utf-8") as fh:
+        return re.search(r'^__version__ = "([^"]+)"', fh.read(), re.M).group(1)
+
 
 setup(
     name="seqline",
-    version="0.1.0",
+    version=version(),
     description="One YAML config from raw sequence data to an exported, tracked sequence model.",
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     python_requires=">=3.11,<3.12",
-    packages=find_packages(include=["pipeline", "pipeline.*", "components", "components.*",
+    packages=find_packages(include=["seqline", "pipeline", "pipeline.*", "components", "components.*",
                                     "models", "models.*", "corpora", "corpora.*"]),
     # ranges that work; constraints.txt pins the versions CI tests (pip install -c constraints.txt)
     install_requires=[
@@ -29,12 +38,15 @@ setup(
         "ai-edge-litert>=2.3.0,<2.4",                  # Compressor: runs the .tflite variants
         "statsforecast>=2.0.1,<3",                   # Evaluator: the AutoETS reference
         "rapidfuzz>=3.14.6,<4",                      # speech: edit distance for CER and WER
+        "cronsim>=2.9,<3",                           # seqline schedule: cron expressions
         "prometheus-client>=0.26.0,<0.27",           # serve: the /monitoring/prometheus/metrics endpoint
     ],
     extras_require={
         "test": ["pytest>=9.2.0,<10", "pytest-xdist>=3.8.0,<4", "hypothesis>=6.170.27,<7", "jax[cpu]>=0.10.2,<0.11",
-                 "pandas>=3.1.1,<4", "scikit-learn>=1.9.1,<2"],
+                 "pandas>=3.1.1,<4", "scikit-learn>=1.9.1,<2", "jsonschema>=4.26.0,<5",
+                 "apache-beam[dask]>=2.77.0,<3"],
         "jax": ["jax[cpu]>=0.10.2,<0.11"],
+        "dask": ["apache-beam[dask]>=2.77.0,<3"],      # the data stages on a Dask cluster
     },
     entry_points={"console_scripts": ["seqline=pipeline.cli:main"]},
 )

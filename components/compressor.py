@@ -22,6 +22,7 @@ import json
 import os
 import tempfile
 
+from pipeline import counters
 from pipeline.component import ComponentSpec
 from pipeline.errors import SeqlineError
 
@@ -88,11 +89,14 @@ def execute(inputs, outputs, params, ctx) -> dict:
         return {"compressed": False}
     budget = task.compression_budget(settings["budget"])
     metric, rows = budget.metric, []
+    names = variants_for(settings["targets"], settings["variants"])
     with tempfile.TemporaryDirectory(prefix="seqline-compress-") as work:
+        counters.doing("reading the test and train splits")
         builder = VariantBuilder(task, inputs, settings, params["fine_tune"], out.uri, work, ctx.echo)
-        for name in variants_for(settings["targets"], settings["variants"]):
-            rows.append(builder.build(name))
+        for i, name in enumerate(names, 1):
+            rows.append(builder.build(name, f"variant {i} of {len(names)}, {name}"))
             ctx.echo(_progress(rows[-1], metric))
+    counters.doing(f"{len(names)} variants built: choosing one per target, writing the report")
     if rows[0]["status"] != "ok":
         raise SeqlineError(f"Compressor: the float32 reference failed: {rows[0]['note']}")
     reference = rows[0]["metrics"]

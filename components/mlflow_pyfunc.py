@@ -1,6 +1,7 @@
 """MLflow pyfunc wrapper of an exported SavedModel, so ``mlflow models serve`` can serve it."""
 from __future__ import annotations
 
+import logging
 import os
 import warnings
 
@@ -57,6 +58,8 @@ def log_and_register(saved_model: str, name: str, example, alias: str = "champio
 
     from mlflow.models import ModelSignature, infer_signature
 
+    from pipeline.logs import stderr_to_debug   # here: the bundled copy runs without seqline
+
     package = os.path.dirname(os.path.abspath(__file__))
     with warnings.catch_warnings():   # MLflow advises on signatures and examples: both are given
         warnings.simplefilter("ignore")
@@ -69,11 +72,14 @@ def log_and_register(saved_model: str, name: str, example, alias: str = "champio
             serve = loaded.serve
             signature = ModelSignature(_schema(serve.structured_input_signature[1]),
                                        _schema(serve.structured_outputs))
-        info = mlflow.pyfunc.log_model(
-            name="model", python_model=SavedModelPyfunc(), artifacts={"saved_model": saved_model},
-            code_paths=[package], signature=signature, input_example=example,
-            registered_model_name=name,
-            pip_requirements=[f"tensorflow=={version('tensorflow')}", f"mlflow=={mlflow.__version__}"])
+        # MLflow prints "Successfully registered model ..." and "Created version ...": to debug
+        with stderr_to_debug(logging.getLogger("seqline.pusher"), "MLflow"):
+            info = mlflow.pyfunc.log_model(
+                name="model", python_model=SavedModelPyfunc(),
+                artifacts={"saved_model": saved_model}, code_paths=[package], signature=signature,
+                input_example=example, registered_model_name=name,
+                pip_requirements=[f"tensorflow=={version('tensorflow')}",
+                                  f"mlflow=={mlflow.__version__}"])
     registered = info.registered_model_version
     mlflow.MlflowClient().set_registered_model_alias(name, alias, registered)
     return registered

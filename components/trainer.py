@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import shutil
 import time
@@ -67,14 +68,27 @@ def epoch_logger(ctx, epochs: int, prefix: str = ""):
     return EpochLogger()
 
 
-def first_epoch_note(losses: list, monitor: str) -> str | None:
-    """A warning when early stopping kept the first of several epochs: the monitored loss never
-    improved on it, so the model is the least trained one (often one that learned nothing)."""
-    if len(losses) < 2 or min(range(len(losses)), key=losses.__getitem__) != 0:
+def kept_epoch(losses: list) -> int:
+    """The epoch (from 1) whose weights early stopping restores: the first with the lowest
+    monitored loss (a NaN never improves; with no number at all, epoch 1, as Keras does)."""
+    finite = [(value, i) for i, value in enumerate(losses) if not math.isnan(value)]
+    return min(finite)[1] + 1 if finite else 1
+
+
+def kept_epoch_note(losses: list, monitor: str) -> str | None:
+    """A line when early stopping kept an earlier epoch than the last one run; a warning when it
+    kept the first of several (the least trained model, often one that learned little)."""
+    kept = kept_epoch(losses)
+    if not losses or kept == len(losses):
         return None
-    return (f"warning: early stopping kept epoch 1 of {len(losses)}: {monitor} never improved "
-            f"after the first epoch ({losses[0]:.4f}); the model may have learned little. Try "
-            "a lower training.learning_rate, more data, or check the features")
+    later = len(losses) - kept
+    line = (f"early stopping kept the weights of epoch {kept} of {len(losses)} run: {monitor} "
+            f"did not improve on its {losses[kept - 1]:.4f} in the {later} later epoch"
+            f"{'s' if later > 1 else ''}")
+    if kept > 1:
+        return line
+    return (f"warning: {line}; the model may have learned little. Try a lower "
+            "training.learning_rate, more data, or check the features")
 
 
 def learning_rate(train_cfg: dict, total_steps: int | None):
@@ -190,6 +204,17 @@ def _select(task, examples, train_cfg, trained: list, name: str, out_dir: str) -
     return candidates[selected], selected, losses, monitor
 
 
+def _report_kept_epoch(losses: list, monitor: str, prefix: str, ctx) -> int:
+    """Say which epoch's weights early stopping kept when it is not the last one run (a line,
+    prefixed with an ensemble member's label); log it as the ``[<label>_]kept_epoch`` param."""
+    note = kept_epoch_note(losses, monitor)
+    if note:
+        ctx.echo(f"{prefix}: {note}" if prefix else note)
+    epoch = kept_epoch(losses)
+    ctx.log_params({f"{prefix}_kept_epoch" if prefix else "kept_epoch": epoch})
+    return epoch
+
+
 def execute(inputs, outputs, params, ctx) -> dict:
     from components import multi_worker
 
@@ -206,7 +231,7 @@ def execute(inputs, outputs, params, ctx) -> dict:
     finished_dir = os.path.join(ctx.state_dir, "members", key)
     out = outputs["model"]
     os.makedirs(out.uri, exist_ok=True)
-    started, trained, curves, resumed = time.time(), [], {}, []
+    started, trained, curves, resumed, kept = time.time(), [], {}, [], {}
     for i, (label, cfg) in enumerate(members):
         single = len(members) == 1
         backup = os.path.join(ctx.state_dir, "backup", key if single else f"{key}-{i}")
@@ -217,15 +242,15 @@ def execute(inputs, outputs, params, ctx) -> dict:
             None if single else os.path.join(finished_dir, f"{i}.keras"), "" if single else label,
             strategy)
         trained.append((label, model))
+        if history.get(monitor):
+            kept[label] = _report_kept_epoch(history[monitor], monitor, "" if single else label,
+                                             ctx)
         curves.update({f"{'' if single else label} {k}".strip(): v for k, v in history.items()
                        if k.endswith("loss")})
     if len(trained) == 1:
         model, selected, losses = trained[0][1], None, None
         best = min(curves.get(monitor) or [float("nan")])
         architecture = model_cfg["type"]
-        note = first_epoch_note(curves.get(monitor) or [], monitor)
-        if note:
-            ctx.echo(note)
     else:
         model, selected, losses, monitor = _select(task, examples, train_cfg, trained,
                                                    params["name"], out.uri)
@@ -245,6 +270,7 @@ def execute(inputs, outputs, params, ctx) -> dict:
                           hyperparameters={"model": model_cfg, "training": train_cfg},
                           parameters=int(model.count_params()), epochs_run=epochs_run,
                           resumed_after_epoch=resumed[0] if len(resumed) == 1 else resumed,
+                          kept_epoch=kept.get(members[0][0]) if len(members) == 1 else kept,
                           workers=params["workers"],
                           monitor=monitor, best=float(best), task=params["task"])
     return {f"best_{monitor}": float(best), "epochs_run": epochs_run,

@@ -10,8 +10,12 @@ import sys
 import time
 import warnings
 
+from pipeline import logs
 from pipeline.config import STAGES
 from pipeline.errors import ConfigError, SeqlineError
+from seqline import __version__
+
+LOG = logging.getLogger("seqline.cli")
 
 EPILOG = """examples:
   seqline run examples/stock_forecast/pipeline.yaml
@@ -23,6 +27,7 @@ EPILOG = """examples:
   seqline run pipeline.yaml --no-cache              # rerun every stage
   seqline schedule pipeline.yaml --cron "0 2 * * *" # every night at 02:00, in the foreground
   seqline export airflow pipeline.yaml -o dags/seqline_pipeline.py
+  seqline config schema -o seqline.schema.json      # JSON Schema of the config for editors
   seqline ui                                        # MLflow UI on the local store
   seqline serve --model-base-path examples/stock_forecast/output/serving
                                                     # TF Serving REST API on :8501
@@ -38,6 +43,7 @@ reused (--no-cache reruns them). Exit codes: 0 ok, 1 error, 2 invalid config or 
 
 
 def _quiet_libraries() -> None:
+    logs.route_library_noise()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
     warnings.filterwarnings("ignore", category=UserWarning)
@@ -59,10 +65,23 @@ def _not_a_seqline_error(record: logging.LogRecord) -> bool:
     return not (record.exc_info and isinstance(record.exc_info[1], SeqlineError))
 
 
+def _add_verbosity(parser: argparse.ArgumentParser) -> None:
+    """``-v`` and ``--quiet``, before or after the command (a command's parser leaves the values
+    the main parser set unless given again)."""
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                       help="also show debug messages, library output included")
+    group.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS,
+                       help="show only errors")
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="seqline", description="Sequence-model pipelines: CSV to served model, tracked in MLflow.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"seqline {__version__}")
+    _add_verbosity(parser)
+    parser.set_defaults(verbose=False, quiet=False)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     run = sub.add_parser("run", help="run a pipeline from its YAML config",
                          description="Validate CONFIG, then run its stages in order: "
@@ -78,7 +97,6 @@ def _parser() -> argparse.ArgumentParser:
                      help="rerun every stage even if its code, parameters and inputs are unchanged")
     run.add_argument("--wait", action="store_true",
                      help="if another run holds the pipeline root, wait for it instead of exiting")
-    run.add_argument("--quiet", action="store_true", help="print only errors")
     gen = sub.add_parser("generate", help="continue a prompt with an exported language model",
                          description="Sample text from a model exported by a 'task: generate' "
                                      "pipeline; prints the prompt and its continuation.")
@@ -120,7 +138,13 @@ def _parser() -> argparse.ArgumentParser:
                     "measure the compressed variants again (with the config's current compression "
                     "section), then push the chosen ones next to the model.")
     compress.add_argument("config", help="pipeline YAML file")
-    compress.add_argument("--quiet", action="store_true", help="print only errors")
+    config = sub.add_parser("config", help="write the config's JSON Schema or its reference",
+                            description="Both are generated from the config tables: a JSON Schema "
+                                        "(draft 2020-12) for YAML language servers, or the "
+                                        "Markdown reference of docs/configuration.md.")
+    config.add_argument("what", choices=("schema", "reference"),
+                        help="schema: JSON Schema; reference: Markdown")
+    config.add_argument("-o", "--output", metavar="FILE", help="where to write it (default: stdout)")
     ui = sub.add_parser("ui", help="start the MLflow UI on the tracking store")
     ui.add_argument("--host", default="127.0.0.1")
     ui.add_argument("--port", type=int, default=5000)
@@ -140,6 +164,8 @@ def _parser() -> argparse.ArgumentParser:
     tr = sub.add_parser("transcribe", help="transcribe audio files with an exported speech model")
     tr.add_argument("model", help="exported model: a version folder or the folder of its versions")
     tr.add_argument("files", nargs="+", metavar="FILE", help="WAV, FLAC or OGG files")
+    for command in [*sub.choices.values(), *corpora.choices.values()]:
+        _add_verbosity(command)
     return parser
 
 
@@ -214,8 +240,7 @@ def _schedule(args) -> int:
     run_args = ["--no-cache"] if args.no_cache else []
     run_args += [f"--beam-arg={arg}" for arg in args.beam_arg]
     run_schedule(os.path.abspath(args.config), cfg["pipeline_root"], cron, misfire=args.misfire,
-                 grace=args.grace, run_now=args.now, max_runs=args.max_runs, run_args=run_args,
-                 log=lambda line: print(line, flush=True))
+                 grace=args.grace, run_now=args.now, max_runs=args.max_runs, run_args=run_args)
     return 0
 
 
@@ -228,10 +253,40 @@ def _export(args) -> int:
     if args.schedule:
         Cron(args.schedule)
     output = args.output or f"seqline_{cfg['name']}_dag.py"
-    with open(output, "w", encoding="utf-8") as fh:
-        fh.write(dag_file(cfg, args.config, args.schedule))
-    print(f"wrote {output}: an Airflow DAG with one task per stage")
+    _write_output(output, dag_file(cfg, args.config, args.schedule))
+    LOG.info(f"wrote {output}: an Airflow DAG with one task per stage")
     return 0
+
+
+def _config(args) -> int:
+    import json
+
+    if args.what == "schema":
+        from pipeline.config_schema import config_schema
+
+        text = json.dumps(config_schema(), indent=2) + "\n"
+    else:
+        from pipeline.config_reference import reference_markdown
+
+        text = reference_markdown()
+    if args.output:
+        _write_output(args.output, text)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def _write_output(path: str, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file (no half-written file on failure)."""
+    tmp = f"{path}.tmp{os.getpid()}"
+    try:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.remove(tmp)
+        raise ConfigError(f"--output {path}: {exc.strerror}") from None
 
 
 def _compress(args) -> int:
@@ -255,8 +310,8 @@ def _ui(args) -> int:
     if uri.startswith("sqlite:///") and not os.path.exists(uri[len("sqlite:///"):]):
         raise SeqlineError(f"no tracking store at {uri}; run a pipeline first")
     page = tracking.start_page("pipeline.yaml")
-    print(f"MLflow UI for {uri} at http://{args.host}:{args.port}/{page or ''} (Ctrl-C stops it)",
-          flush=True)
+    LOG.info(f"MLflow UI for {uri} at http://{args.host}:{args.port}/{page or ''} "
+             "(Ctrl-C stops it)")
     cmd = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri,
            "--host", args.host, "--port", str(args.port)]
     root = tracking.default_artifact_root()
@@ -364,10 +419,10 @@ def _datasets(args) -> int:
         summary = generate(args.out, args.n, seed=args.seed, snr=tuple(args.snr),
                            workers=args.workers,
                            progress=lambda done, total: bar.update(task, completed=done))
-    print(f"{summary['clips']} clips ({summary['hours']:.2f} h, {summary['sample_rate']} Hz mono) "
-          f"in {args.out}/manifest.csv; {len(summary['train_speakers'])} training voices, "
-          f"{len(summary['held_out_speakers'])} held out for testing "
-          f"(data.test_speakers: {summary['test_speakers']})")
+    LOG.info(f"{summary['clips']} clips ({summary['hours']:.2f} h, {summary['sample_rate']} Hz "
+             f"mono) in {args.out}/manifest.csv; {len(summary['train_speakers'])} training "
+             f"voices, {len(summary['held_out_speakers'])} held out for testing "
+             f"(data.test_speakers: {summary['test_speakers']})")
     return 0
 
 
@@ -381,12 +436,18 @@ def _transcribe(args) -> int:
 
 
 def main(argv=None) -> int:
-    _quiet_libraries()
     args = _parser().parse_args(argv)
+    with logs.configured(logs.level_for(args.verbose, args.quiet)):
+        _quiet_libraries()
+        return _command(args)
+
+
+def _command(args) -> int:
+    """Run the parsed command; a seqline error is one line on stderr and its exit code."""
     try:
         commands = {"run": _run, "compress": _compress, "ui": _ui, "serve": _serve,
                     "generate": _generate, "datasets": _datasets, "transcribe": _transcribe,
-                    "schedule": _schedule, "export": _export}
+                    "schedule": _schedule, "export": _export, "config": _config}
         return commands[args.command](args)
     except SeqlineError as exc:
         kind = "config error" if exc.exit_code == 2 else "error"

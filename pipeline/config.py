@@ -13,6 +13,7 @@ Example:
 from __future__ import annotations
 
 import difflib
+import logging
 import math
 import os
 import re
@@ -227,4 +228,7 @@ def load_config(path: str) -> dict:
     """Read and validate the YAML config at ``path``."""
     from pipeline.yaml_loader import load_file
 
-    return validate_config(load_file(path), os.path.dirname(os.path.abspath(path)))
+    cfg = validate_config(load_file(path), os.path.dirname(os.path.abspath(path)))
+    logging.getLogger("seqline.config").debug(f"{path}: a valid '{cfg['task']}' config, "
+                                              f"pipeline root {cfg['pipeline_root']}")
+    return cfg

@@ -1,4 +1,5 @@
-"""Process-wide counts of the work a stage has done (rows read, records written), shown by the
+"""Process-wide counts of the work a stage has done (rows read, records written, windows
+scored) and what it is doing now (``doing``: the Compressor's variant and step), shown by the
 progress display while the stage runs.
 
 Beam transforms add to them as elements pass. On the in-process DirectRunner (the default) that
@@ -11,6 +12,7 @@ import threading
 
 _lock = threading.Lock()
 _counts: dict = {}
+_doing = ""
 
 
 def add(unit: str, n: int = 1) -> None:
@@ -25,10 +27,25 @@ def snapshot() -> dict:
         return dict(_counts)
 
 
+def doing(text: str) -> None:
+    """Say what the stage is doing now (e.g. ``"variant 3 of 9, tflite_int8: converting"``)."""
+    global _doing
+    with _lock:
+        _doing = text
+
+
+def now_doing() -> str:
+    """What the stage said it is doing, ``""`` if nothing."""
+    with _lock:
+        return _doing
+
+
 def reset() -> None:
-    """Start counting from zero (a new stage)."""
+    """Start counting from zero, doing nothing yet (a new stage)."""
+    global _doing
     with _lock:
         _counts.clear()
+        _doing = ""
 
 
 def counted(items, unit: str, every: int = 1000):

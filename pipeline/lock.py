@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import logging
 import os
 import socket
 import sys
@@ -54,13 +55,15 @@ def _describe(info: dict) -> str:
 
 
 @contextlib.contextmanager
-def pipeline_lock(pipeline_root: str, wait: bool = False, echo=print, name: str = LOCK_FILE,
+def pipeline_lock(pipeline_root: str, wait: bool = False, echo=None, name: str = LOCK_FILE,
                   what: str = "run"):
     """Hold the lock of ``pipeline_root`` for the ``with`` block.
 
     Raises :class:`PipelineBusy` when another process holds it, unless ``wait`` (then blocks).
-    ``name`` is the lock file (a scheduler has its own), ``what`` names the holder in messages.
+    ``name`` is the lock file (a scheduler has its own), ``what`` names the holder in messages,
+    ``echo`` shows the waiting message (default: info of the ``seqline.lock`` logger).
     """
+    echo = echo or logging.getLogger("seqline.lock").info
     os.makedirs(pipeline_root, exist_ok=True)
     path = os.path.join(pipeline_root, name)
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)

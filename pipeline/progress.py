@@ -3,6 +3,7 @@ and a closing summary table."""
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import sys
 import threading
@@ -15,6 +16,7 @@ from rich.text import Text
 
 from pipeline import counters
 
+LOG = logging.getLogger("seqline.run")
 
 
 def _plain_every(default: float = 10.0) -> float:
@@ -30,11 +32,18 @@ def _plain_every(default: float = 10.0) -> float:
 PLAIN_EVERY = _plain_every()
 
 
-def counts_line(name: str, counts: dict, seconds: float) -> str:
-    """``ExampleGen: 1,234,567 rows read (45,600/s), 1,000,000 records written, 27 s``."""
+def counts_line(name: str, counts: dict, seconds: float, doing: str = "") -> str:
+    """``ExampleGen: 1,234,567 rows read (45,600/s), 1,000,000 records written, 27 s``, after
+    what the stage is ``doing`` if it says (``Compressor: variant 3 of 9, int8: scoring, 40 s``)."""
     parts = [f"{n:,} {unit} ({n / max(seconds, 1e-9):,.0f}/s)" if i == 0 else f"{n:,} {unit}"
              for i, (unit, n) in enumerate(counts.items())]
-    return f"{name}: {', '.join(parts)}, {seconds:.0f} s"
+    return f"{name}: {', '.join(([doing] if doing else []) + parts)}, {seconds:.0f} s"
+
+
+def status_line(name: str, seconds: float) -> str | None:
+    """The running stage's :func:`counts_line` from the counters, ``None`` before it has any."""
+    counts, doing = counters.snapshot(), counters.now_doing()
+    return counts_line(name, counts, seconds, doing) if counts or doing else None
 
 
 class _Counts:
@@ -44,15 +53,13 @@ class _Counts:
         self.name, self.started = name, time.time()
 
     def __rich__(self):
-        counts = counters.snapshot()
-        if not counts:
-            return Text("")
-        return Text(f"    {counts_line(self.name, counts, time.time() - self.started)}",
-                    style="dim")
+        line = status_line(self.name, time.time() - self.started)
+        return Text(f"    {line}" if line else "", style="dim")
 
 
 class Progress:
-    """Prints stage progress to stderr-friendly console output."""
+    """Prints stage progress (start and end lines, work counts, the summary table) to stdout;
+    stage messages (:meth:`echo`) go through logging."""
 
     def __init__(self, total: int, quiet: bool = False):
         width = None if sys.stdout.isatty() else 140
@@ -61,7 +68,8 @@ class Progress:
         self.rows = []
 
     def echo(self, line: str) -> None:
-        self.console.print(f"    {line}", markup=False)
+        """A message of the running stage, logged as info to ``seqline.run``."""
+        LOG.info(line)
 
     def start(self, index: int, name: str, description: str) -> None:
         self.console.print(f"[bold][{index}/{self.total}] {name}[/bold] [dim]{description}[/dim]")
@@ -92,9 +100,9 @@ class Progress:
     def _plain_lines(self, name: str, stop: threading.Event) -> None:
         started = time.time()
         while not stop.wait(PLAIN_EVERY):
-            counts = counters.snapshot()
-            if counts:
-                self.echo(counts_line(name, counts, time.time() - started))
+            line = status_line(name, time.time() - started)
+            if line:
+                self.console.print(f"    {line}", markup=False)
 
     def done(self, name: str, seconds: float, metrics: dict, where: str, status: str = "done"):
         mark = {"done": "[green]✓[/green]", "reused": "[cyan]↺[/cyan]"}.get(status, status)

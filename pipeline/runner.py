@@ -18,7 +18,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 
-from pipeline import backtest, distribution, fingerprint, tracking
+from pipeline import backtest, distribution, fingerprint, logs, tracking
 from pipeline.artifacts import Artifact, write_json_atomic
 from pipeline.component import Context
 from pipeline.dag import build_dag, component_names, select_stages
@@ -154,14 +154,19 @@ def run_pipeline(cfg: dict, *, start: str | None = None, until: str | None = Non
     order = build_dag(component_names(cfg))
     stages = select_stages(order, start, until)
     progress = Progress(len(stages), quiet=quiet)
+    with logs.shown_on(progress.console, indent="    "):     # messages under their stage
+        return _run_pipeline(cfg, order, stages, progress, list(beam_args or []), use_cache, wait)
+
+
+def _run_pipeline(cfg, order, stages, progress, beam_args, use_cache, wait) -> PipelineResult:
     root = cfg["pipeline_root"]
     worker = distribution.cluster()
     if not worker["chief"]:
-        return _run_as_worker(cfg, order, stages, worker, progress, list(beam_args or []))
+        return _run_as_worker(cfg, order, stages, worker, progress, beam_args)
     with pipeline_lock(root, wait=wait, echo=progress.echo):
         for leftover in remove_stale_temporaries(root):
             progress.echo(f"removed {leftover}, left by an interrupted run")
-        result = _run_locked(cfg, order, stages, progress, list(beam_args or []), use_cache)
+        result = _run_locked(cfg, order, stages, progress, beam_args, use_cache)
         if "Evaluator" in stages and cfg["evaluation"].get("backtest", {}).get("folds"):
             backtest.run(cfg, result, run_pipeline, progress.echo, beam_args=beam_args,
                          use_cache=use_cache)

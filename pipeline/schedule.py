@@ -14,6 +14,7 @@ Misfires (fire times that passed while a run was still going, or while the machi
 """
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
@@ -43,12 +44,16 @@ def _status(code: int) -> str:
 
 def run_schedule(config: str, pipeline_root: str, cron: Cron, *, misfire: str = "run-once",
                  grace: float = 60.0, run_now: bool = False, max_runs: int | None = None,
-                 run_args: list | None = None, log=print, now=datetime.now, sleep=time.sleep,
+                 run_args: list | None = None, log=None, now=None, sleep=time.sleep,
                  launch=launch_run) -> int:
     """Run ``config`` at every fire time of ``cron`` until interrupted (or ``max_runs`` runs).
 
-    ``now``, ``sleep`` and ``launch`` are injectable for tests. Returns the number of runs.
+    Each line goes to ``log`` (default: info of the ``seqline.schedule`` logger). ``now``
+    (default: the time in the cron's zone), ``sleep`` and ``launch`` are injectable for tests.
+    Returns the number of runs.
     """
+    log = log or logging.getLogger("seqline.schedule").info
+    now = now or (lambda: datetime.now(cron.zone))
     if misfire not in MISFIRE_POLICIES:
         raise ValueError(f"misfire must be one of {MISFIRE_POLICIES}, got {misfire!r}")
     with pipeline_lock(pipeline_root, name=SCHEDULER_LOCK, what="scheduler"):
@@ -57,7 +62,7 @@ def run_schedule(config: str, pipeline_root: str, cron: Cron, *, misfire: str = 
             f"(misfire: {misfire}); first run {due:%Y-%m-%d %H:%M}")
         runs = 0
         while max_runs is None or runs < max_runs:
-            wait = (due - now()).total_seconds()
+            wait = cron.instant(due) - cron.instant(now())   # not wall-clock times: DST
             if wait > 0:
                 sleep(min(wait, 60.0))        # wake up regularly: the clock may jump
                 continue
@@ -81,7 +86,8 @@ def run_schedule(config: str, pipeline_root: str, cron: Cron, *, misfire: str = 
                 due = cron.next_after(finished)
                 following = f"{due:%Y-%m-%d %H:%M}" + (f" ({len(missed)} missed fire times "
                                                         "skipped)" if missed else "")
+            seconds = cron.instant(finished) - cron.instant(started)
             log(f"{started:%Y-%m-%d %H:%M:%S} run {runs}: exit {code} ({_status(code)}) in "
-                f"{(finished - started).total_seconds():.1f}s, late {late:.0f}s; log {log_path}; "
+                f"{seconds:.1f}s, late {late:.0f}s; log {log_path}; "
                 f"next {following}")
         return runs

@@ -19,7 +19,7 @@ import soundfile
 import tensorflow as tf
 import yaml
 
-from components import example_gen, statistics_gen
+from components import evaluator, example_gen, statistics_gen
 from components.split_io import SPLITS, split_pattern
 from components.tasks import audio_features
 from components.tasks.asr_data import load_audio, make_dataset
@@ -27,6 +27,7 @@ from components.tasks.asr_text import error_rates
 from components.tasks.audio_codec import decode
 from components.tasks.audio_io import write_wav
 from corpora.spoken_digits import generate, synthesize
+from pipeline import counters
 from pipeline.artifacts import Artifact
 from pipeline.config import load_config, validate_config
 from pipeline.runner import latest_execution, run_pipeline
@@ -356,3 +357,15 @@ def test_statistics_cover_every_clip_its_length_loudness_and_speaker(corpus, gen
     assert features["seconds"]["max"] <= max(durations) + 0.01
     assert -60 < features["rms_dbfs"]["mean"] < 0 and 0 < features["peak"]["max"] <= 1.0
     assert stats["series"]["count"] == len({r["speaker"] for r in rows})
+
+
+def test_the_evaluator_counts_the_clips_it_transcribes(run):
+    tmp, _, outputs, _ = run
+    inputs = {name: Artifact.load(os.path.join(outputs[stage], name)) for stage, name in (
+        ("Transform", "transformed_examples"), ("Transform", "transform_graph"),
+        ("Trainer", "model"))}
+    counters.reset()
+    out = run_executor(evaluator, load_config(str(tmp / "pipeline.yaml")), inputs,
+                       str(tmp / "eval_counted"))
+    clips = out["evaluation"].properties["test_clips"]
+    assert clips > 0 and counters.snapshot() == {"clips transcribed": clips}

@@ -46,3 +46,12 @@ def test_forecast_accuracy_prints_every_baseline_and_the_ratio(tmp_path):
         assert name in header
     assert row.startswith("air_passengers_forecast") and ("PASS" in row or "MISS" in row)
     assert not os.path.exists(tmp_path / "mlruns")   # everything went to its temporary folder
+
+
+def test_data_scaling_prints_every_data_stage_against_the_pandas_read(tmp_path):
+    out = bench(tmp_path, "data_scaling.py", "--sizes", "40000")
+    lines = {line.split("  ")[0]: line.split() for line in out.splitlines() if line.strip()}
+    for stage in ("pandas read", "ExampleGen", "StatisticsGen", "Transform", "data stages"):
+        assert stage in lines, out
+    assert "40,000 rows" in out
+    assert float(lines["ExampleGen"][1]) > 0 and lines["ExampleGen"][4].endswith("x")

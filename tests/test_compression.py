@@ -12,6 +12,7 @@ from components.compression import tflite_export
 from components.compression.keras_twin import TwinError, build_twin, twin_of
 from components.compression.runtimes import LiteRTRunner
 from models import build_model
+from pipeline import counters
 from pipeline.artifacts import Artifact
 from pipeline.component import Context
 from tests.forecast_fixtures import forecast_config, msft_slice, run_executor
@@ -232,3 +233,13 @@ def test_a_masked_transformer_classifier_variant_saves_and_loads_as_itself(tmp_p
     assert ("int8" in dtypes) if mode == "int8" else ("float16" in dtypes)
     _, diff = twin_of(model, x, batch_size=None)   # mean over steps has a twin too (pruning)
     assert diff <= 1e-5
+
+
+def test_the_forecast_evaluator_counts_the_windows_it_scores(trained):
+    tmp, cfg, inputs = trained
+    counters.reset()
+    out = run_executor(evaluator, cfg, {k: inputs[k] for k in ("transformed_examples",
+                                                               "transform_graph", "model")},
+                       str(tmp / "eval_counted"))
+    windows = out["evaluation"].properties["test_windows"]
+    assert windows > 0 and counters.snapshot() == {"windows scored": windows}

@@ -10,10 +10,13 @@ import keras
 import pytest
 import tensorflow as tf
 
+from components import evaluator
 from components.split_io import split_pattern
 from components.tasks.generate_export import GenerateServer, start_id
 from components.tasks.text_data import load_arrays
+from pipeline import counters
 from pipeline.runner import run_pipeline
+from tests.forecast_fixtures import run_executor
 from tests.test_generate_text import corpus_head, generate_config
 
 PROMPT = "LAWYER, n.  "
@@ -129,3 +132,14 @@ def test_mlflow_has_the_metrics_and_the_registered_model(run):
     # the second run re-evaluated the same model, blessed against the champion; the Pusher does
     # not push a model the newest version already holds
     assert str(client.get_model_version_by_alias("lm_test", "champion").version) == "1"
+
+
+def test_the_evaluator_counts_the_sequences_it_scores(run):
+    tmp, cfg, result, _ = run
+    inputs = {name: result.artifacts[key] for name, key in (
+        ("transformed_examples", ("Transform", "transformed_examples")),
+        ("transform_graph", ("Transform", "transform_graph")), ("model", ("Trainer", "model")))}
+    counters.reset()
+    out = run_executor(evaluator, cfg, inputs, str(tmp / "eval_counted"))
+    sequences = out["evaluation"].properties["test_sequences"]
+    assert sequences > 0 and counters.snapshot() == {"sequences scored": sequences}

@@ -20,6 +20,42 @@ def test_the_line_gives_counts_the_rate_of_the_first_and_the_time():
     assert line == "ExampleGen: 1,234,567 rows read (45,725/s), 9 records written, 27 s"
 
 
+def test_what_a_stage_is_doing_comes_first_and_a_new_stage_starts_blank():
+    counters.reset()
+    assert progress.status_line("Compressor", 3.0) is None         # nothing to show yet
+    counters.doing("variant 2 of 9, tflite_int8: converting")
+    assert progress.status_line("Compressor", 41.6) == (
+        "Compressor: variant 2 of 9, tflite_int8: converting, 42 s")
+    counters.add("windows scored", 3000)
+    assert progress.status_line("Compressor", 2.0) == (
+        "Compressor: variant 2 of 9, tflite_int8: converting, 3,000 windows scored (1,500/s), 2 s")
+    counters.reset()
+    assert counters.now_doing() == "" and progress.status_line("Evaluator", 1.0) is None
+
+
+def test_predictions_are_counted_batch_by_batch_as_the_rows_scored():
+    import keras
+    import numpy as np
+
+    from components import counted_predict
+
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    x = np.random.default_rng(0).normal(size=(2500, 3)).astype("float32")
+    seen = []
+
+    class Watch(keras.callbacks.Callback):          # the count after each batch
+        def on_predict_batch_end(self, batch, logs=None):
+            seen.append(counters.snapshot().get("windows scored", 0))
+
+    counters.reset()
+    original = model.predict
+    model.predict = lambda *a, callbacks=(), **k: original(*a, callbacks=[*callbacks, Watch()],
+                                                          **k)
+    out = counted_predict.predict(model, x, 1000, "windows scored")
+    assert seen == [1000, 2000, 2500] and counters.snapshot() == {"windows scored": 2500}
+    np.testing.assert_allclose(out, original(x, verbose=0), atol=1e-6)
+
+
 def test_off_a_terminal_a_plain_line_comes_every_interval(monkeypatch):
     monkeypatch.setattr(progress, "PLAIN_EVERY", 0.05)
     shown = progress.Progress(1)

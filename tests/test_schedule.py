@@ -6,12 +6,13 @@ import subprocess
 import sys
 import types
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from pipeline.airflow_export import dag_file
 from pipeline.dag import DEFAULT_STAGES as STAGES
-from pipeline.cron import Cron
+from pipeline.cron import Cron, local_zone
 from pipeline.dag import build_dag, dependencies
 from pipeline.errors import ConfigError
 from pipeline.lock import PipelineBusy, pipeline_lock
@@ -39,14 +40,71 @@ def test_next_fire_time(expr, after, expected):
 
 @pytest.mark.parametrize("expr, message", [
     ("0 2 * *", "expected 5 fields"),
-    ("60 * * * *", "minute field '60': '60' is out of range 0-59"),
-    ("0 2 * * funday", "day of week field 'funday': 'funday' is not a number"),
-    ("*/0 * * * *", "bad step '0'"),
+    ("60 * * * *", "minute field '60' is not valid: expected 0-59, a range"),
+    ("0 2 * * funday", "day-of-week field 'funday' is not valid: expected 0-7 or sun-sat"),
+    ("*/0 * * * *", "minute field '\\*/0' is not valid"),
     ("0 0 31 feb *", "never fires"),
+    ("0 0 30 2 *", "never fires"),
 ])
 def test_bad_cron_expressions_are_config_errors(expr, message):
-    with pytest.raises(ConfigError, match=message):
+    with pytest.raises(ConfigError, match=message) as caught:
         Cron(expr)
+    assert "\n" not in str(caught.value)
+
+
+BERLIN = ZoneInfo("Europe/Berlin")
+
+
+def berlin(text: str, fold: int = 0) -> datetime:
+    return datetime.strptime(text, "%Y-%m-%d %H:%M").replace(tzinfo=BERLIN, fold=fold)
+
+
+def test_day_fields_as_in_vixie_cron():
+    may = (datetime(2024, 4, 30, 23, 0), datetime(2024, 5, 31, 23, 59))
+    # '*/2' starts with '*': the day must be odd AND a Monday
+    assert [t.day for t in Cron("0 0 */2 * mon").fire_times(*may)] == [13, 27]
+    # '1-31/2' is the same set of days but restricted: odd days OR Mondays
+    odd_or_monday = sorted(set(range(1, 32, 2)) | {6, 13, 20, 27})
+    assert [t.day for t in Cron("0 0 1-31/2 * mon").fire_times(*may)] == odd_or_monday
+
+
+@pytest.mark.parametrize("macro, expression", [
+    ("@hourly", "0 * * * *"), ("@daily", "0 0 * * *"), ("@midnight", "0 0 * * *"),
+    ("@weekly", "0 0 * * 0"), ("@monthly", "0 0 1 * *"), ("@yearly", "0 0 1 1 *"),
+    ("@annually", "0 0 1 1 *"), ("@DAILY", "0 0 * * *"),
+])
+def test_macros_fire_like_their_expressions(macro, expression):
+    span = (datetime(2024, 1, 1, 0, 30), datetime(2026, 1, 1))
+    assert Cron(macro).fire_times(*span, cap=20000) == Cron(expression).fire_times(*span,
+                                                                                    cap=20000)
+
+
+def test_a_job_in_the_skipped_hour_runs_at_the_end_of_the_gap():
+    cron = Cron("30 2 * * *", BERLIN)        # 2024-03-31: 02:00 CET -> 03:00 CEST
+    first = cron.next_after(berlin("2024-03-30 12:00"))
+    assert first == berlin("2024-03-31 03:00") and first.utcoffset() == timedelta(hours=2)
+    assert cron.next_after(first) == berlin("2024-04-01 02:30")
+
+
+def test_in_the_repeated_hour_an_hourly_job_fires_twice_a_fixed_time_job_once():
+    # 2024-10-27: 03:00 CEST -> 02:00 CET, the hour 02:00-02:59 happens twice
+    hourly = Cron("0 * * * *", BERLIN).fire_times(berlin("2024-10-27 00:30"),
+                                                  berlin("2024-10-27 03:30"))
+    assert [(f"{t:%H:%M}", t.utcoffset().seconds // 3600) for t in hourly] == [
+        ("01:00", 2), ("02:00", 2), ("02:00", 1), ("03:00", 1)]
+    fixed = Cron("30 2 * * *", BERLIN)
+    assert fixed.fire_times(berlin("2024-10-27 00:00"), berlin("2024-10-27 23:00")) == [
+        berlin("2024-10-27 02:30")]
+    # seen from the second 02:10 the first 02:30 has passed: the next is the following night
+    assert fixed.next_after(berlin("2024-10-27 02:10", fold=1)) == berlin("2024-10-28 02:30")
+
+
+def test_the_local_zone_comes_from_tz(monkeypatch):
+    monkeypatch.setenv("TZ", "Europe/Berlin")
+    assert local_zone() == BERLIN and Cron("@daily").zone == BERLIN
+    monkeypatch.setenv("TZ", "Mars/Olympus_Mons")
+    with pytest.raises(ConfigError, match="TZ: unknown time zone 'Mars/Olympus_Mons'"):
+        Cron("@daily")
 
 
 # --- the scheduler loop --------------------------------------------------------------------------
@@ -110,6 +168,31 @@ def test_misfire_skip_drops_a_run_the_scheduler_woke_up_too_late_for(tmp_path):
     started, lines = schedule(tmp_path, clock, [5], misfire="skip", grace=60)
     assert started == ["12:00"]
     assert "skipped the run due 2024-05-01 11:00 (300s late)" in lines[1]
+
+
+def test_the_scheduler_runs_an_hourly_job_in_both_repeated_hours(tmp_path):
+    utc = ZoneInfo("UTC")
+
+    class ZoneClock(Clock):
+        """Advances in elapsed time (through UTC), as a real clock does across DST."""
+
+        def __init__(self, start):
+            self.t, self.slept, self.extra = start, [], timedelta(0)
+
+        def sleep(self, seconds):
+            self.slept.append(seconds)
+            self.t = (self.t.astimezone(utc) + timedelta(seconds=seconds)).astimezone(BERLIN)
+
+    clock, started = ZoneClock(berlin("2024-10-27 01:30")), []
+
+    def launch(config, args, log_path):
+        started.append(f"{clock.t:%H:%M%z}")
+        clock.sleep(60)
+        return 0
+
+    run_schedule("p.yaml", str(tmp_path), Cron("@hourly", BERLIN), max_runs=3, log=lambda _: None,
+                 now=clock.now, sleep=clock.sleep, launch=launch)
+    assert started == ["02:00+0200", "02:00+0100", "03:00+0100"]
 
 
 def test_a_busy_pipeline_root_is_logged_and_a_second_scheduler_refused(tmp_path):

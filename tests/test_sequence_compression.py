@@ -13,6 +13,7 @@ from components.compression.runtimes import LiteRTRunner
 from components.split_io import split_pattern
 from components.tasks.sequence_data import load_arrays
 from models import load_model
+from pipeline import counters
 from pipeline.component import Context
 from tests.forecast_fixtures import run_executor
 from tests.sequence_fixtures import (ECG, classify_config, label_config, motions_slice,
@@ -22,18 +23,23 @@ COMPRESSION = {"variants": ["tflite_int8"], "latency_runs": 10, "calibration_sam
 
 
 def train_and_compress(tmp, cfg) -> dict:
-    """ExampleGen -> Transform -> Trainer -> Evaluator -> Compressor executors; their outputs."""
+    """ExampleGen -> Transform -> Trainer -> Evaluator -> Compressor executors; their outputs,
+    the Compressor's lines, the Evaluator's work counts and the Compressor's progress steps."""
     gen = run_executor(example_gen, cfg, {}, str(tmp / "gen"))
     tf_out = run_executor(transform, cfg, {"examples": gen["examples"]}, str(tmp / "tf"))
     inputs = {"transformed_examples": tf_out["transformed_examples"],
               "transform_graph": tf_out["transform_graph"]}
     inputs["model"] = run_executor(trainer, cfg, inputs, str(tmp / "trainer"),
                                    Context(state_dir=str(tmp / "state")))["model"]
+    counters.reset()
     inputs.update(run_executor(evaluator, cfg, inputs, str(tmp / "eval")))
-    lines = []
-    inputs.update(run_executor(compressor, cfg, inputs, str(tmp / "compress"),
-                               Context(echo=lines.append)))
-    return {"inputs": inputs, "lines": lines}
+    scored = counters.snapshot()
+    lines, steps = [], []
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(counters, "doing", steps.append)
+        inputs.update(run_executor(compressor, cfg, inputs, str(tmp / "compress"),
+                                   Context(echo=lines.append)))
+    return {"inputs": inputs, "lines": lines, "scored": scored, "steps": steps}
 
 
 def report_of(inputs) -> dict:
@@ -94,6 +100,22 @@ def test_variants_are_scored_like_the_evaluator_and_the_edge_model_matches_unpad
     np.testing.assert_allclose(edge.predict(full), model.predict(full, verbose=0), atol=1e-5)
 
 
+def test_the_evaluator_counts_the_series_it_scores_and_the_compressor_says_each_variant_step(
+        motions):
+    _, _, run = motions
+    assert run["scored"] == {"series scored": 12}                  # 3 test series per activity
+    assert run["steps"][0] == "reading the test and train splits"
+    assert run["steps"][-1] == "3 variants built: choosing one per target, writing the report"
+    steps = [step.split(": ") for step in run["steps"][1:-1]]
+    assert list(dict.fromkeys(variant for variant, _ in steps)) == [
+        "variant 1 of 3, float32", "variant 2 of 3, tflite_float32", "variant 3 of 3, tflite_int8"]
+    assert [what for variant, what in steps if variant.endswith("float32") and "tflite" not in
+            variant] == ["building", "exporting the SavedModel", "scoring 12 test rows",
+                         "measuring size and latency"]
+    assert [what for variant, what in steps if variant.endswith("tflite_int8")] == [
+        "building", "converting", "scoring 12 test rows", "measuring size and latency"]
+
+
 def test_the_pusher_exports_the_edge_classifier_with_its_label_map(motions):
     tmp, cfg, run = motions
     inputs = run["inputs"]
@@ -138,3 +160,5 @@ def test_labeling_variants_are_scored_per_step_like_the_evaluator(ecg):
     assert edge["metrics"]["accuracy"] == pytest.approx(evaluation["accuracy"], abs=1 / 300)
     assert report_of(inputs)["budget"]["metric"] == "macro_f1"
     assert np.isfinite(edge["latency_p50_ms"])
+    windows = inputs["transformed_examples"].properties["split_counts"]["test"]
+    assert run["scored"] == {"windows scored": windows} and windows == 8   # 300 steps, stride 40

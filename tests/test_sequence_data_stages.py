@@ -69,8 +69,9 @@ def test_grouped_series_are_checked_and_cut_into_time_ordered_pieces():
         pieces = checked | beam.FlatMap(position_pieces, {"train": 0.6, "eval": 0.2, "test": 0.2})
         assert_that(pieces | beam.MapTuple(lambda split, s: (s.series_id, split, s.start,
                                                             "".join(s.labels))),
-                    equal_to([("s1", "train", 0, "aaaaaa"), ("s1", "eval", 6, "bb"),
-                              ("s1", "test", 8, "bb"), ("s2", "train", 0, "a")]), label="pieces")
+                    equal_to([("s1", "train", 0, "aaa"), ("s1", "eval", 3, "aa"),
+                              ("s1", "test", 5, "ab"), ("s1", "train", 7, "bbb"),
+                              ("s2", "train", 0, "a")]), label="pieces")
         assert_that(checked | beam.FlatMap(lambda c: [r.row for r in c[2]]), equal_to([2]),
                     label="rejected")
 
@@ -213,12 +214,16 @@ def ecg(tmp_path_factory):
 def test_label_pieces_are_time_ordered_and_windows_cover_them(ecg):
     _, gen, out, rows = ecg
     seqs = split_examples(gen["examples"], 1)
-    assert [(s.start, s.length) for split in SPLITS for s in seqs[split]] == [
-        (0, 1600), (1600, 200), (1800, 200)]
-    assert seqs["train"][0].labels == [r[1] for r in rows[:1600]]
-    assert math.isnan(seqs["train"][0].values[10, 0])
+    # abnormal samples 1436..1787: at the end (1800..2000) test would have none, so eval and
+    # test move back to end at 1900; train keeps 1436..1499 before them and 1900..1999 after
+    assert sorted((s.start, s.length, split) for split in SPLITS for s in seqs[split]) == [
+        (0, 1500, "train"), (1500, 200, "eval"), (1700, 200, "test"), (1900, 100, "train")]
+    first = min(seqs["train"], key=lambda s: s.start)
+    assert first.labels == [r[1] for r in rows[:1500]]
+    assert math.isnan(first.values[10, 0])
+    assert set(seqs["test"][0].labels) == {"0", "1"}
     counts = out["transformed_examples"].properties["split_counts"]
-    assert counts == {"train": 40, "eval": 5, "test": 5}          # ceil(n / stride 40)
+    assert counts == {"train": 38 + 3, "eval": 5, "test": 5}      # ceil(n / stride 40)
 
 
 def test_label_windows_carry_masked_weights_and_match_the_graph(ecg):
@@ -232,6 +237,25 @@ def test_label_windows_carry_masked_weights_and_match_the_graph(ecg):
     got = module.transform(tf.constant(data["series"]), tf.constant(data["length"], tf.int32))
     np.testing.assert_allclose(got.numpy(), data["x"], atol=1e-5)
     last = int(np.argmax(data["meta/start"]))
-    assert data["length"][last] == 1600 - 39 * 40 and not data["w"][last, 40:].any()
+    assert data["length"][last] == 1500 - 37 * 40 and not data["w"][last, 20:].any()
     window = data["meta/start"].tolist().index(6 * 40)
     np.testing.assert_array_equal(data["y"][window], [int(r[1]) for r in rows[240:360]])
+
+
+def test_the_default_label_split_puts_a_rare_class_of_the_middle_in_test(tmp_path):
+    """Generated series: a sine wave, 'spike' only on steps 500..579 of series b (of 1,000), so
+    the default 70/15/15 split at the end would leave test without it."""
+    rows = [[f"{np.sin(i / 7):.4f}", "spike" if sid == "b" and 500 <= i < 580 else "flat", sid]
+            for sid in ("a", "b") for i in range(1000)]
+    path = write_csv(tmp_path / "gen.csv", ["data", "label", "sid"], rows)
+    cfg = label_config(tmp_path, path, data={"path": path, "feature_columns": ["data"],
+                                             "label_column": "label", "series_id_column": "sid",
+                                             "split": {"train": 0.7, "eval": 0.15, "test": 0.15}})
+    gen = run_executor(example_gen, cfg, {}, str(tmp_path / "gen"))
+    counts = gen["examples"].properties["class_counts"]
+    assert counts["test"]["spike"] > 0 and counts["train"]["spike"] > 0
+    pieces = sorted((s.series_id, s.start, s.length, split)
+                    for split, found in split_examples(gen["examples"], 1).items() for s in found)
+    assert pieces == [("a", 0, 700, "train"), ("a", 700, 150, "eval"), ("a", 850, 150, "test"),
+                      ("b", 0, 250, "train"), ("b", 250, 150, "eval"), ("b", 400, 150, "test"),
+                      ("b", 550, 450, "train")]

@@ -7,7 +7,9 @@ from collections import Counter
 
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
 
+from components.split_io import SPLITS
 from components.tasks import csv_records as cr
 from components.tasks import labeled_csv as lc
 from components.tasks import sequence_math as sm
@@ -118,10 +120,71 @@ def test_every_label_keeps_a_train_series():
 
 
 def test_position_segments_are_contiguous_and_time_ordered():
-    assert lc.position_segments(100, {"train": 0.7, "eval": 0.1, "test": 0.2}) == [
+    assert lc.position_segments(["x"] * 100, {"train": 0.7, "eval": 0.1, "test": 0.2}) == [
         ("train", 0, 70), ("eval", 70, 80), ("test", 80, 100)]
-    assert lc.position_segments(10, {"train": 0.9, "eval": 0.0, "test": 0.1}) == [
+    assert lc.position_segments(["x"] * 10, {"train": 0.9, "eval": 0.0, "test": 0.1}) == [
         ("train", 0, 9), ("test", 9, 10)]
+
+
+def rare_stretch(n: int = 1000, start: int = 400, length: int = 120) -> list:
+    """Step labels of a generated series: ``normal`` except one stretch of ``rare``."""
+    return ["rare" if start <= i < start + length else "normal" for i in range(n)]
+
+
+def labels_of(labels: list, segments: list) -> dict:
+    found = {}
+    for split, start, end in segments:
+        found.setdefault(split, set()).update(labels[start:end])
+    return found
+
+
+def test_a_rare_stretch_mid_series_moves_the_held_out_stretch_over_it():
+    labels = rare_stretch()
+    default = {"train": 0.7, "eval": 0.15, "test": 0.15}    # test would be 850..1000: no rare
+    segments = lc.position_segments(labels, default)
+    assert segments == [("train", 0, 200), ("eval", 200, 350), ("test", 350, 500),
+                        ("train", 500, 1000)]               # the latest end (every 50) that works
+    assert labels_of(labels, segments) == {"train": {"normal", "rare"}, "eval": {"normal"},
+                                           "test": {"normal", "rare"}}
+    assert lc.position_segments(list(labels), default) == segments       # deterministic
+    bursts = ["rare" if i in range(300, 320) or i in range(420, 440) or i in range(540, 560)
+              else "normal" for i in range(1000)]
+    segments = lc.position_segments(bursts, default)
+    assert segments == [("train", 0, 400), ("eval", 400, 550), ("test", 550, 700),
+                        ("train", 700, 1000)]               # where eval gets a burst too
+    assert all(found == {"normal", "rare"} for found in labels_of(bursts, segments).values())
+
+
+def test_a_label_that_cannot_be_in_train_and_test_keeps_the_default_split():
+    once = ["normal"] * 500 + ["rare"] + ["normal"] * 499   # one step: train or test, not both
+    fractions = {"train": 0.7, "eval": 0.15, "test": 0.15}
+    assert lc.position_segments(once, fractions) == [("train", 0, 700), ("eval", 700, 850),
+                                                     ("test", 850, 1000)]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from("abc"), min_size=1, max_size=300),
+       st.sampled_from([(0.7, 0.15), (0.8, 0.0), (0.5, 0.25), (0.94, 0.0)]))
+def test_the_pieces_tile_the_series_with_the_shares_and_cover_what_a_candidate_can(labels, shares):
+    fractions = {"train": shares[0], "eval": shares[1], "test": 1 - sum(shares)}
+    segments = lc.position_segments(labels, fractions)
+    assert [s[1] for s in segments] == [0] + [s[2] for s in segments[:-1]]
+    assert segments[-1][2] == len(labels) and all(end > start for _, start, end in segments)
+    size = {split: sum(e - s for name, s, e in segments if name == split) for split in SPLITS}
+    n_train = int(round(len(labels) * shares[0]))
+    assert size["train"] == n_train and size["eval"] == min(int(round(len(labels) * shares[1])),
+                                                            len(labels) - n_train)
+    assert [name for name, _, _ in segments if name != "train"] == [
+        s for s in ("eval", "test") if size[s]]             # eval just before test
+    found, every = labels_of(labels, segments), set(labels)
+    block = max(1, len(labels) // lc.CANDIDATE_BLOCKS)
+    held = len(labels) - n_train
+    if any(set(labels[end - held + size["eval"]:end]) == every
+           and set(labels[:end - held] + labels[end:]) == every
+           for end in range(len(labels), held - 1, -block)):
+        assert found["test"] == every and found["train"] == every
+    else:                                                   # the default: held out at the end
+        assert [name for name, _, _ in segments].count("train") <= 1
 
 
 # --- padding, model input, windows -------------------------------------------------------------

@@ -71,9 +71,16 @@ def test_training_logs_one_line_and_metrics_per_epoch(data):
     tmp, cfg, out = data
     inputs = {"transformed_examples": out["transformed_examples"], "transform_graph": out["transform_graph"]}
     lines, steps = [], []
+    params = {}
     ctx = Context(echo=lines.append, log_metrics=lambda m, step=None: steps.append((step, m)),
-                  state_dir=str(tmp / "state2"))
+                  log_params=params.update, state_dir=str(tmp / "state2"))
     model = run_executor(trainer, cfg, inputs, str(tmp / "t3"), ctx)
+    val_losses = [m["val_loss"] for _, m in steps]
+    kept = 1 + val_losses.index(min(val_losses))
+    assert params["kept_epoch"] == kept == model["model"].properties["kept_epoch"]
+    said = [line for line in lines if "early stopping kept the weights of epoch" in line]
+    assert said == ([] if kept == len(val_losses) else [trainer.kept_epoch_note(val_losses,
+                                                                                "val_loss")])
     assert [line.split()[1] for line in lines if line.startswith("epoch")] == ["1/4", "2/4", "3/4", "4/4"]
     assert [s for s, _ in steps] == [1, 2, 3, 4]
     assert "val_loss" in steps[0][1]
@@ -94,8 +101,15 @@ def test_the_checkpoint_callback_keeps_asynchronous_step_dispatch(tmp_path):
                for hook in ("on_batch_end", "on_train_batch_end", "on_test_batch_end"))
 
 
-def test_keeping_the_first_of_several_epochs_is_warned_about():
-    note = trainer.first_epoch_note([0.5, 0.6, 0.7, 0.55], "val_loss")
-    assert note.startswith("warning: early stopping kept epoch 1 of 4: val_loss never improved")
-    assert trainer.first_epoch_note([0.5, 0.4, 0.45], "val_loss") is None
-    assert trainer.first_epoch_note([0.5], "val_loss") is None
+def test_the_kept_epoch_is_said_and_the_first_of_several_is_warned_about():
+    note = trainer.kept_epoch_note([0.5, 0.6, 0.7, 0.55], "val_loss")
+    assert note.startswith("warning: early stopping kept the weights of epoch 1 of 4 run: "
+                           "val_loss did not improve on its 0.5000 in the 3 later epochs;")
+    assert trainer.kept_epoch_note([0.5, 0.4, 0.45], "val_loss") == (
+        "early stopping kept the weights of epoch 2 of 3 run: val_loss did not improve on its "
+        "0.4000 in the 1 later epoch")
+    assert trainer.kept_epoch_note([0.5, 0.4], "val_loss") is None     # the last one: nothing
+    assert trainer.kept_epoch_note([0.5], "val_loss") is None
+    nan = float("nan")
+    assert [trainer.kept_epoch(v) for v in ([0.3, 0.2, 0.2], [nan, 0.4, 0.5], [nan, nan], [])] == [
+        2, 2, 1, 1]                                # ties keep the first, as Keras does

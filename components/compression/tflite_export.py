@@ -8,8 +8,13 @@ and :func:`op_names` reads the op list back from the flatbuffer so a test can ch
 """
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 
+from pipeline.logs import stderr_to_debug
+
+LOG = logging.getLogger("seqline.compression")
 MODES = ("float32", "dynamic_int8", "float16", "int8")
 
 
@@ -70,7 +75,8 @@ def convert(model, mode: str, calibration: np.ndarray | None = None) -> bytes:
         converter.inference_input_type = tf.int8
         converter.inference_output_type = tf.int8
     try:
-        flatbuffer = converter.convert()
+        with stderr_to_debug(LOG, "TFLite converter"):   # its C++ progress lines
+            flatbuffer = converter.convert()
     except Exception as exc:   # the converter raises many types; report its first line
         raise ConversionError(f"{mode} conversion failed: {str(exc).strip().splitlines()[0][:300]}") from exc
     check_builtin_only(op_names(flatbuffer))

@@ -19,6 +19,7 @@ import numpy as np
 from components.compression import measure, serving_variants, tflite_export
 from components.compression.catalog import VARIANTS
 from components.compression.runtimes import LiteRTRunner, SavedModelRunner
+from pipeline import counters
 
 TWIN_CHECK_ROWS = 64
 
@@ -62,12 +63,16 @@ class VariantBuilder:
         self.sources: dict = {}      # same keys -> EdgeSource
         self.reports: dict = {}      # "pruning", "clustering", "twin"
         self._pruned_twin = None     # (stripped tf_keras model, its Twin), for clustering
+        self.label = ""              # the variant being built, for the progress display
         os.makedirs(os.path.join(folder, "variants"), exist_ok=True)
 
     # ---- one row ----------------------------------------------------------------------------
 
-    def build(self, name: str) -> dict:
-        """Build, run and measure variant ``name``; return its row."""
+    def build(self, name: str, label: str = "") -> dict:
+        """Build, run and measure variant ``name``; return its row. Each step is shown by the
+        progress display after ``label`` (default: the name)."""
+        self.label = label or name
+        self._step("building")
         target, weights, mode, description = VARIANTS[name]
         row = {"name": name, "target": target, "description": description, "status": "ok",
                "runtime": "TensorFlow" if target == "gpu" else "LiteRT", "note": "", "metrics": {}}
@@ -95,7 +100,11 @@ class VariantBuilder:
     def _path(self, name: str) -> str:
         return os.path.join(self.folder, "variants", name)
 
+    def _step(self, what: str) -> None:
+        counters.doing(f"{self.label}: {what}" if self.label else what)
+
     def _measure(self, row: dict, path: str, runner, inputs) -> None:
+        self._step("measuring size and latency")
         row["path"] = os.path.relpath(path, self.folder)
         row["size_bytes"] = measure.disk_size(path)
         row["gzip_bytes"] = measure.gzip_size(path)
@@ -110,8 +119,10 @@ class VariantBuilder:
         keras_path = os.path.join(self.work, f"{row['name']}.keras")
         model.save(keras_path)
         path = self._path(row["name"])
+        self._step("exporting the SavedModel")
         self.task.export(self.graph, keras_path, self.transformed, path)
         runner = SavedModelRunner(path)
+        self._step(f"scoring {len(self.test.x):,} test rows")
         row["metrics"] = self.task.score(self.test, runner.predict(self.test.serving))
         self._measure(row, path, runner, self.test.serving)
         row["weights_bytes"] = measure.disk_size(os.path.join(path, "variables"))
@@ -123,6 +134,7 @@ class VariantBuilder:
             if blocker:
                 raise Skipped(blocker)
         source = self.source(weights)
+        self._step("converting")
         flatbuffer = tflite_export.convert(source.model, mode, self.calibration)
         path = self._path(row["name"]) + ".tflite"
         with open(path, "wb") as fh:
@@ -131,6 +143,7 @@ class VariantBuilder:
         if mode == "float32":
             source.float_ops = row["ops"]
         runner = LiteRTRunner(path)
+        self._step(f"scoring {len(self.test.x):,} test rows")
         outputs = self.task.from_model_space(self.test, runner.predict(self.test.x))
         row["metrics"] = self.task.score(self.test, outputs)
         self._measure(row, path, runner, self.test.x)
@@ -176,12 +189,14 @@ class VariantBuilder:
         if weights == "pruned":
             self.echo(f"pruning to {cfg['target_sparsity']:.0%} sparsity with {cfg['epochs']} "
                       "fine-tune epochs")
+            self._step("pruning and fine-tuning the weights")
             model, stripped, twin, report = pruning.prune(trained, tune, cfg["target_sparsity"])
             self._pruned_twin = (stripped, twin)
             self.reports["pruning"] = report
             return model
         self.keras_model("pruned")
         self.echo(f"clustering the pruned weights into {cfg['clusters']} centroids")
+        self._step("clustering the pruned weights")
         model, report = pruning.cluster(trained, *self._pruned_twin, tune, cfg["clusters"])
         self.reports["clustering"] = report
         return model

@@ -17,12 +17,14 @@ import numpy as np
 
 from components.split_io import split_pattern
 from components.tasks.asr_text import error_rates, utterance_errors
+from pipeline import counters
 
 DECODERS = ("greedy", "beam_search")
 
 
 def transcribe_split(model, graph, batches) -> dict:
-    """Hypotheses of every clip in ``batches`` with each decoder, in order."""
+    """Hypotheses of every clip in ``batches`` with each decoder, in order (the clips counted
+    for the progress display)."""
     output = model.get_layer("ctc_output")
     hyps = {d: [] for d in DECODERS}
     for inputs in batches:
@@ -30,6 +32,7 @@ def transcribe_split(model, graph, batches) -> dict:
         for decoder in DECODERS:
             ids = np.asarray(output.decode(logits, decoder), np.int32)
             hyps[decoder] += [t.decode() for t in graph.detokenize(ids).numpy()]
+        counters.add("clips transcribed", int(logits.shape[0]))
     return hyps
 
 

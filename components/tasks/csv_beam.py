@@ -1,5 +1,7 @@
-"""The Beam piece every CSV ExampleGen shares: parse rows, bad ones tagged ``rejected``."""
+"""The Beam piece every CSV ExampleGen shares: parse rows, bad ones apart as ``rejected``."""
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import apache_beam as beam
 
@@ -12,11 +14,19 @@ def counted_rows(path: str):
     return counters.counted(cr.read_rows(path), "rows read")
 
 
+class Parsed(NamedTuple):
+    """:class:`ParseRows`' outputs."""
+
+    records: beam.PCollection
+    rejected: beam.PCollection
+
+
 class ParseRows(beam.PTransform):
-    """CSV paths -> parsed records (main output) and Rejected rows (output ``rejected``).
+    """CSV paths -> parsed records (``records``) and Rejected rows (``rejected``).
 
     ``parse(item, spec)`` turns one ``(path, row, cells)`` item into a record or a
-    :class:`~components.tasks.csv_records.Rejected`.
+    :class:`~components.tasks.csv_records.Rejected`. The two outputs are two filters, not tagged
+    outputs: Beam's DaskRunner sends every tagged output of a ``ParDo`` down each branch.
     """
 
     def __init__(self, spec, parse=cr.parse_row):
@@ -25,12 +35,7 @@ class ParseRows(beam.PTransform):
         self.parse = parse
 
     def expand(self, paths):
-        def tag(item):
-            parsed = self.parse(item, self.spec)
-            if isinstance(parsed, cr.Rejected):
-                yield beam.pvalue.TaggedOutput("rejected", parsed)
-            else:
-                yield parsed
-
-        return (paths | "Read" >> beam.FlatMap(counted_rows)
-                | "Parse" >> beam.FlatMap(tag).with_outputs("rejected", main="records"))
+        parsed = (paths | "Read" >> beam.FlatMap(counted_rows)
+                  | "Parse" >> beam.Map(self.parse, self.spec))
+        return Parsed(parsed | "Records" >> beam.Filter(lambda r: not isinstance(r, cr.Rejected)),
+                      parsed | "Rejected" >> beam.Filter(lambda r: isinstance(r, cr.Rejected)))

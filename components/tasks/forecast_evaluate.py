@@ -17,7 +17,7 @@ import os
 
 import numpy as np
 
-from components import ensemble
+from components import counted_predict, ensemble
 from components.split_io import split_pattern
 from components.tasks import forecast_intervals as fi
 from components.tasks import forecast_math as fm
@@ -274,7 +274,7 @@ def evaluate(params: dict, examples, graph, model_path: str, evaluation, ctx) ->
         pattern, p.horizon, examples.properties.get("reference") == REFERENCE)
     windows = data["window"]
     model = load_model(model_path)
-    outputs = model.predict(data["x"], batch_size=1024, verbose=0)
+    outputs = counted_predict.predict(model, data["x"], 1024, "windows scored")
     forecast = fm.inverse(outputs, windows, p)
     quantiles = fm.inverse_quantiles(outputs, windows, p) if p.quantiles else None
     period = params["seasonal_period"]

@@ -17,6 +17,7 @@ import os
 import apache_beam as beam
 import numpy as np
 
+from components.beam_outputs import every_output
 from components.exact_sum import exact
 from components.example_proto import Example
 from components.split_io import (SPLITS, ReadSplits, SaveSplitCounts, WriteSplits, finish_splits,
@@ -234,9 +235,9 @@ def run_transform(params: dict, examples, graph, transformed, ctx) -> dict:
         grouped = (rows | "BySeries" >> beam.Map(lambda sr: (sr[1].series_id, sr))
                    | "Group" >> beam.GroupByKey())
         series = grouped | "Arrays" >> beam.Map(_series_arrays, len(columns))
-        (grouped | "Facts" >> beam.Map(forecast_checks.series_facts, target_index)
-         | "AllFacts" >> beam.combiners.ToList()
-         | "SaveFacts" >> beam.Map(_write_json, facts_path))
+        facts = (grouped | "Facts" >> beam.Map(forecast_checks.series_facts, target_index)
+                 | "AllFacts" >> beam.combiners.ToList()
+                 | "SaveFacts" >> beam.Map(_write_json, facts_path))
         fitted = (series
                   | "TrainRows" >> beam.Map(_train_stats_input, params["log_returns"], target_index,
                                            {**base, "bases": bases})
@@ -244,12 +245,13 @@ def run_transform(params: dict, examples, graph, transformed, ctx) -> dict:
                   | "Params" >> beam.Map(_params, base, params["scaling"], beam.pvalue.AsSingleton(
                       series | "SeriesScales" >> beam.Map(_series_scale, target_index)
                       | "ScalesByid" >> beam.combiners.ToDict())))
-        fitted | "SaveParams" >> beam.Map(_write_json, graph.path("params.json"))
+        saved = fitted | "SaveParams" >> beam.Map(_write_json, graph.path("params.json"))
         windows = series | "Window" >> beam.FlatMap(
             _encode_windows, beam.pvalue.AsSingleton(fitted), params["stride"],
             params["reference"])
-        (windows | "Write" >> WriteSplits(transformed.uri)
-         | "SaveCounts" >> SaveSplitCounts(counts_path))
+        counted = (windows | "Write" >> WriteSplits(transformed.uri)
+                   | "SaveCounts" >> SaveSplitCounts(counts_path))
+        every_output(facts, saved, counted)
     finish_splits(transformed.uri)
     with open(graph.path("params.json"), encoding="utf-8") as fh:
         fitted_params = fm.ForecastParams(**json.load(fh))

@@ -16,13 +16,16 @@ import numpy as np
 from components import ensemble
 from components.split_io import split_pattern
 from components.tasks import text_math as tm
+from pipeline import counters
 
 SAMPLE_SEED = 1234
 PROMPT_CHARS = 40
 
 
-def predicted_bits(model, x: np.ndarray, y: np.ndarray, batch_size: int = 128) -> tuple:
-    """``(bits [N, T], top-1 hits [N, T])`` of ``model`` on the windows ``x`` -> ``y``."""
+def predicted_bits(model, x: np.ndarray, y: np.ndarray, batch_size: int = 128,
+                   unit: str | None = None) -> tuple:
+    """``(bits [N, T], top-1 hits [N, T])`` of ``model`` on the windows ``x`` -> ``y``; with a
+    ``unit``, each batch's rows are added to that count of the progress display."""
     import keras
 
     bits, hits = [], []
@@ -30,6 +33,8 @@ def predicted_bits(model, x: np.ndarray, y: np.ndarray, batch_size: int = 128) -
         probs = keras.ops.convert_to_numpy(model(x[i:i + batch_size], training=False))
         bits.append(tm.bits(tm.true_class_probability(probs, y[i:i + batch_size])))
         hits.append(probs.argmax(-1) == y[i:i + batch_size])
+        if unit:
+            counters.add(unit, len(probs))
     return np.concatenate(bits), np.concatenate(hits)
 
 
@@ -113,7 +118,7 @@ def evaluate(params: dict, examples, graph, model_path: str, evaluation, ctx) ->
         fitted = json.load(fh)
     data = load_arrays(split_pattern(examples.uri, "test"), examples.properties)
     model = load_model(model_path)
-    bits, hits = predicted_bits(model, data["x"], data["y"])
+    bits, hits = predicted_bits(model, data["x"], data["y"], unit="sequences scored")
     unigram = np.asarray(fitted["unigram"])
     unigram_hits = data["y"] == int(unigram.argmax())
     scores = {"model": text_scores(bits, hits),

@@ -12,6 +12,8 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import timedelta
 
+import numpy as np
+
 from components.tasks import csv_records as cr
 
 SPLIT_VALUES = ("train", "eval", "test")
@@ -144,12 +146,46 @@ def assign_series_splits(series: list, eval_fraction: float, test_fraction: floa
     return splits
 
 
-def position_segments(n: int, fractions: dict) -> list:
-    """Contiguous, time-ordered ``(split, start, end)`` pieces of a series of ``n`` steps:
-    train first, then eval, then test; empty pieces are left out."""
+CANDIDATE_BLOCKS = 20   # candidate places of the held-out stretch: every 1/20 of a series
+
+
+def position_segments(labels: list, fractions: dict) -> list:
+    """Contiguous, time-ordered ``(split, start, end)`` pieces of a series with these step labels,
+    sorted by start; empty pieces are left out.
+
+    Train, eval and test get their ``fractions`` of the steps. Eval and test are one held-out
+    stretch (eval first), at the series' end unless a test split lacking a label of the series
+    can be avoided: then it ends at the latest of the candidate ends (every 1/20 of the series,
+    back from its end) where test and train (the steps before and after it) hold every label of
+    the series, eval too if some end allows it. The same labels always give the same pieces.
+    """
+    n = len(labels)
     n_train = int(round(n * fractions["train"]))
-    n_eval = int(round(n * fractions["eval"]))
-    n_eval = min(n_eval, n - n_train)
-    bounds = [("train", 0, n_train), ("eval", n_train, n_train + n_eval),
-              ("test", n_train + n_eval, n)]
-    return [(split, start, end) for split, start, end in bounds if end > start]
+    n_eval = min(int(round(n * fractions["eval"])), n - n_train)
+    held = n - n_train
+    end = _held_out_end(labels, n_eval, held)
+    bounds = [("train", 0, end - held), ("eval", end - held, end - held + n_eval),
+              ("test", end - held + n_eval, end), ("train", end, n)]
+    return [(split, start, stop) for split, start, stop in bounds if stop > start]
+
+
+def _held_out_end(labels: list, n_eval: int, held: int) -> int:
+    """Where the held-out stretch (``n_eval`` eval steps, then test) of :func:`position_segments`
+    ends."""
+    n = len(labels)
+    names, codes = np.unique(np.asarray(labels, dtype=str), return_inverse=True)
+    where = [np.flatnonzero(codes == c) for c in range(len(names))]
+
+    def all_in(*ranges) -> bool:
+        return all(any(np.searchsorted(w, a) < np.searchsorted(w, b) for a, b in ranges)
+                   for w in where)
+
+    block = max(1, n // CANDIDATE_BLOCKS)
+    ends = range(n, held - 1, -block)
+    for with_eval in (True, False) if n_eval else (False,):
+        for end in ends:
+            start, test = end - held, end - held + n_eval
+            if (all_in((test, end)) and all_in((0, start), (end, n))
+                    and (not with_eval or all_in((start, test)))):
+                return end
+    return n

@@ -16,6 +16,7 @@ import re
 
 import numpy as np
 
+from components import counted_predict
 from components.split_io import split_pattern
 from components.tasks import sequence_math as sm
 from components.tasks.classification_metrics import (bless, classification_report,
@@ -159,7 +160,8 @@ def evaluate(params: dict, examples, graph, model_path: str, evaluation, ctx) ->
     per_step = props["per_step"]
     data = load_arrays(split_pattern(examples.uri, "test"), props)
     model = load_model(model_path)
-    probabilities = model.predict(data["x"], batch_size=256, verbose=0)
+    probabilities = counted_predict.predict(model, data["x"], 256,
+                                            "windows scored" if per_step else "series scored")
     version, serve = _champion(params["champion_dir"], p.n_features, ctx)
     scored = (score_steps if per_step else score_series)(data, probabilities, p, serve)
     baseline = majority_label(p.classes, p.class_counts)

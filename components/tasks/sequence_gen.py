@@ -9,7 +9,8 @@ Rows are grouped per series (series id within its file) with a Beam ``GroupByKey
 the time column (or kept in row order), and checked: duplicate times, long missing runs, and
 for ``classify`` a series whose rows disagree on the label or split is quarantined whole.
 ``classify`` splits by series (:func:`labeled_csv.assign_series_splits`), ``label`` cuts every
-series by position: train first, then eval, then test.
+series by position (:func:`labeled_csv.position_segments`): train, then eval, then test, the
+held-out stretch moved back from the end where that puts every label in test.
 """
 from __future__ import annotations
 
@@ -58,7 +59,7 @@ def series_sequences(checked):
 def position_pieces(checked, fractions: dict):
     """label: ``(split, piece)`` for each time-ordered piece of a checked series."""
     _, kept, _, _ = checked
-    for split, start, end in lc.position_segments(len(kept), fractions):
+    for split, start, end in lc.position_segments([r.label for r in kept], fractions):
         yield split, _sequence(kept, start, end)
 
 

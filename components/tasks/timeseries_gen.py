@@ -14,6 +14,7 @@ import os
 
 import apache_beam as beam
 
+from components.beam_outputs import every_output
 from components.split_io import SPLITS, WriteSplits, finish_splits
 from components.tasks import csv_records as cr
 from components.tasks.csv_beam import ParseRows
@@ -71,8 +72,9 @@ def generate(params: dict, examples, quarantine, ctx) -> dict:
                    | "Encode" >> beam.MapTuple(
                        lambda split, r: (split, (r.series_id, r.timestamp), encode(r, columns)))
                    | "Write" >> WriteSplits(examples.uri))
-        (rejected | "RejectList" >> beam.combiners.ToList()
-         | "WriteQuarantine" >> beam.Map(cr.write_quarantine, quarantine.path("quarantine.csv")))
+        quarantined = (rejected | "RejectList" >> beam.combiners.ToList()
+                       | "WriteQuarantine" >> beam.Map(cr.write_quarantine,
+                                                       quarantine.path("quarantine.csv")))
         tallies = ((written,   # (split, rows) per shard
                     rejected | "RejectTally" >> beam.Map(lambda r: ("rejected", 1)),
                     checked | "SeriesTally" >> beam.FlatMap(
@@ -83,9 +85,10 @@ def generate(params: dict, examples, quarantine, ctx) -> dict:
                     | "Untested" >> beam.FlatMapTuple(
                         lambda _, tested: [] if tested else [("untested_series", 1)]))
                    | "AllTallies" >> beam.Flatten() | "Tally" >> beam.CombinePerKey(sum))
-        (p | "Once" >> beam.Create([None]) | "Summary" >> beam.Map(
+        summarized = p | "Once" >> beam.Create([None]) | "Summary" >> beam.Map(
             _write_summary, summary_path, tallies=beam.pvalue.AsDict(tallies),
-            bounds=beam.pvalue.AsDict(bounds)))
+            bounds=beam.pvalue.AsDict(bounds))
+        every_output(written, quarantined, summarized)
     finish_splits(examples.uri)
     with open(summary_path, encoding="utf-8") as fh:
         summary = json.load(fh)
