@@ -48,5 +48,5 @@ setup(
         "jax": ["jax[cpu]>=0.10.2,<0.11"],
         "dask": ["apache-beam[dask]>=2.77.0,<3"],      # the data stages on a Dask cluster
     },
-    entry_points={"console_scripts": ["seqline=pipeline.cli:main"]},
+    entry_points={"console_scripts": ["seqline=seqline.pipeline.cli:main"]},
 )

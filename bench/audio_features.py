@@ -2,7 +2,7 @@
 """How fast are speech features and training on this machine (2 CPU cores)?
 
 1. **Feature extraction** as a multiple of real time (seconds of audio per second of wall time):
-   the pipeline's ``tf.signal`` log-mel (:class:`components.tasks.audio_features.FeatureExtractor`,
+   the pipeline's ``tf.signal`` log-mel (:class:`seqline.components.tasks.speech.features.FeatureExtractor`,
    one clip per call as the Transform's Beam workers do) against a plain NumPy log-mel (framing,
    ``np.fft.rfft``, the same mel matrix) on the same clips; both must agree.
 2. **Training time per epoch** of the example's model (``examples/speech_digits/pipeline.yaml``) on
@@ -36,7 +36,7 @@ CONFIG = os.path.join(ROOT, "examples", "speech_digits", "pipeline.yaml")
 def _clips(corpus: str, n: int, tmp: str) -> str:
     """A manifest of ``n`` clips: the first ``n`` of ``corpus``, or freshly synthesized ones."""
     if not os.path.isfile(os.path.join(corpus, "manifest.csv")):
-        from corpora.spoken_digits import generate
+        from seqline.corpora.spoken_digits import generate
 
         print(f"{corpus} has no manifest.csv: synthesizing {n} clips ...", flush=True)
         corpus = os.path.join(tmp, "corpus")
@@ -56,7 +56,7 @@ def numpy_log_mel(samples, p, mel):
     """The same log-mel as the pipeline, in NumPy (the baseline)."""
     import numpy as np
 
-    from components.tasks.audio_features import LOG_FLOOR
+    from seqline.components.tasks.speech.features import LOG_FLOOR
 
     frames = -(-len(samples) // p.frame_step)
     padded = np.zeros((frames - 1) * p.frame_step + p.frame_length, np.float32)
@@ -70,8 +70,8 @@ def numpy_log_mel(samples, p, mel):
 def bench_features(manifest: str, cfg: dict) -> None:
     import numpy as np
 
-    from components.tasks.audio_features import FeatureExtractor, FeatureParams
-    from components.tasks.audio_io import load_clip
+    from seqline.components.tasks.speech.features import FeatureExtractor, FeatureParams
+    from seqline.components.tasks.speech.audio_io import load_clip
 
     with open(manifest, newline="", encoding="utf-8") as fh:
         waves = [load_clip(r["path"], cfg["data"]["sample_rate"]) for r in csv.DictReader(fh)]
@@ -102,10 +102,10 @@ def bench_training(cfg: dict, epochs: int, tmp: str) -> None:
     import keras
     import numpy as np
 
-    from components import example_gen, transform
-    from components.split_io import split_pattern
-    from components.tasks import get_task
-    from components.tasks.asr_data import make_dataset
+    from seqline.components import example_gen, transform
+    from seqline.components.split_io import split_pattern
+    from seqline.components.tasks import get_task
+    from seqline.components.tasks.speech.data import make_dataset
     from tests.forecast_fixtures import run_executor
 
     gen = run_executor(example_gen, cfg, {}, os.path.join(tmp, "gen"))
@@ -161,7 +161,7 @@ def main() -> int:
     args = parser.parse_args()
     import yaml
 
-    from pipeline.config import validate_config
+    from seqline.pipeline.config import validate_config
 
     with open(CONFIG, encoding="utf-8") as fh:
         raw = yaml.safe_load(fh)

@@ -53,8 +53,8 @@ SIZE_TARGET, LATENCY_TARGET = 0.3, 0.5
 def run_example(config: str, model: dict, epochs: int | None, units: int | None, tmp: str) -> dict:
     """Run the pipeline on ``config`` (its ``model`` section updated with ``model``) inside
     ``tmp``; return the Compressor's report."""
-    from pipeline.config import load_config
-    from pipeline.runner import run_pipeline
+    from seqline.pipeline.config import load_config
+    from seqline.pipeline.runner import run_pipeline
 
     cfg = load_config(os.path.join(ROOT, config))
     cfg["pipeline_root"] = os.path.join(tmp, "pipeline")
@@ -106,7 +106,7 @@ def checks(report: dict) -> list:
 
 
 def print_report(name: str, config: str, report: dict) -> None:
-    from components.compression.report import format_table
+    from seqline.components.compression.report import format_table
 
     chosen = {t: s["variant"] for t, s in report["selection"].items()}
     print(f"\n== {name}: {config} ({report['model_type']}, {report['parameters']} parameters) ==")
@@ -132,7 +132,7 @@ def main(argv=None) -> int:
     for flag in ("epochs", "units"):
         if getattr(args, flag) is not None and getattr(args, flag) < 1:
             parser.error(f"--{flag} must be at least 1")
-    from pipeline.errors import ConfigError
+    from seqline.pipeline.errors import ConfigError
     from pipeline_overhead import _quiet_libraries
 
     _quiet_libraries()

@@ -102,8 +102,8 @@ def child(what: str, target: str, profile: str | None) -> None:
         frame["time"] = pd.to_datetime(frame["time"], format="%Y-%m-%d %H:%M:%S", utc=True)
         seconds = time.perf_counter() - started
     else:
-        from pipeline.config import load_config
-        from pipeline.runner import run_pipeline
+        from seqline.pipeline.config import load_config
+        from seqline.pipeline.runner import run_pipeline
 
         result = run_pipeline(load_config(target), start=what, until=what, quiet=True)
         seconds = result.seconds[what]

@@ -51,7 +51,7 @@ def changed_config(path: str, settings: list) -> dict:
     """The validated config at ``path`` with each ``key=value`` of ``settings`` applied first."""
     import yaml
 
-    from pipeline.config import validate_config
+    from seqline.pipeline.config import validate_config
 
     with open(path, encoding="utf-8") as fh:
         raw = yaml.safe_load(fh)
@@ -69,7 +69,7 @@ def run_example(path: str, tmp: str, epochs: int | None, settings: list = ()) ->
     """Run one example's pipeline inside ``tmp``; its Evaluator's metrics and the seconds."""
     import mlflow
 
-    from pipeline.runner import run_pipeline
+    from seqline.pipeline.runner import run_pipeline
 
     cfg = changed_config(path, settings)
     cfg["pipeline_root"] = os.path.join(tmp, "pipeline")
@@ -136,7 +136,7 @@ def interval_table(rows: dict) -> str:
 
 
 def main(argv=None) -> int:
-    from pipeline.errors import ConfigError
+    from seqline.pipeline.errors import ConfigError
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--examples", default="", help="comma-separated example folder names")

@@ -7,10 +7,10 @@ Runs, in one process and in this order:
    DirectRunner), MLflow, pandas and every seqline component module, then fits a tiny Keras model
    for one step so TF's first-use costs are paid by neither side;
 2. the **plain script**: pandas reads the CSV, splits by time, computes the train-split scaling
-   statistics and windows with ``components.tasks.forecast_math``, fits the same Keras model
-   (``models.build_model``) on in-memory NumPy arrays, predicts the test windows and scores MAE in
+   statistics and windows with ``seqline.components.tasks.forecast.numerics``, fits the same Keras model
+   (``seqline.models.build_model``) on in-memory NumPy arrays, predicts the test windows and scores MAE in
    original units;
-3. the **pipeline**: ``pipeline.runner.run_pipeline`` on the same config, with ``pipeline_root``,
+3. the **pipeline**: ``seqline.pipeline.runner.run_pipeline`` on the same config, with ``pipeline_root``,
    ``pusher.serving_dir`` and ``MLFLOW_TRACKING_URI`` pointed into a temporary folder (the tracking
    store is created there before timing starts, as a user's existing store would be).
 
@@ -102,21 +102,21 @@ def _import_all() -> None:
     import pandas  # noqa: F401
     import tensorflow  # noqa: F401
 
-    import components.evaluator  # noqa: F401
-    import components.example_gen  # noqa: F401
-    import components.mlflow_pyfunc  # noqa: F401
-    import components.plots  # noqa: F401
-    import components.pusher  # noqa: F401
-    import components.serving_export  # noqa: F401
-    import components.tasks.forecast  # noqa: F401
-    import components.tasks.forecast_evaluate  # noqa: F401
-    import components.tasks.forecast_graph  # noqa: F401
-    import components.tasks.forecast_transform  # noqa: F401
-    import components.tasks.timeseries_gen  # noqa: F401
-    import components.trainer  # noqa: F401
-    import components.transform  # noqa: F401
-    import components.tasks.forecast_data  # noqa: F401
-    import models  # noqa: F401
+    import seqline.components.evaluator  # noqa: F401
+    import seqline.components.example_gen  # noqa: F401
+    import seqline.components.mlflow_pyfunc  # noqa: F401
+    import seqline.components.plots  # noqa: F401
+    import seqline.components.pusher  # noqa: F401
+    import seqline.components.serving_export  # noqa: F401
+    import seqline.components.tasks.forecast.task  # noqa: F401
+    import seqline.components.tasks.forecast.evaluate  # noqa: F401
+    import seqline.components.tasks.forecast.graph  # noqa: F401
+    import seqline.components.tasks.forecast.transform  # noqa: F401
+    import seqline.components.tasks.forecast.example_gen  # noqa: F401
+    import seqline.components.trainer  # noqa: F401
+    import seqline.components.transform  # noqa: F401
+    import seqline.components.tasks.forecast.data  # noqa: F401
+    import seqline.models  # noqa: F401
 
 
 # --------------------------------------------------------------------------------------------
@@ -129,9 +129,9 @@ def run_plain(cfg: dict) -> dict:
     import numpy as np
     import pandas as pd
 
-    from components.tasks import forecast_math as fm
-    from components.tasks.feature_stats import scaling_stats
-    from models import build_model
+    from seqline.components.tasks.forecast import numerics as fm
+    from seqline.components.tasks.feature_stats import scaling_stats
+    from seqline.models import build_model
 
     data, tcfg, train_cfg = cfg["data"], cfg["transform"], cfg["training"]
     columns = list(data["feature_columns"])
@@ -251,7 +251,7 @@ def run_seqline(cfg: dict, tmp: str) -> dict:
     """``run_pipeline`` with every output and the tracking store inside ``tmp``."""
     import mlflow
 
-    from pipeline.runner import run_pipeline
+    from seqline.pipeline.runner import run_pipeline
 
     cfg["pipeline_root"] = os.path.join(tmp, "pipeline")
     cfg["pusher"]["serving_dir"] = os.path.join(tmp, "serving")
@@ -283,7 +283,7 @@ def _table(cfg_path: str, epochs: int, warm: float, plain: dict, seq: dict) -> s
              f"warm-up (imports + tiny fit, not counted): {warm:.1f}s", ""]
     head = f"{'stage':<24}{'pipeline s':>12}   {'plain s':>9}  plain phase"
     lines += [head, "-" * len(head)]
-    from pipeline.config import STAGES
+    from seqline.pipeline.config_fields import STAGES
 
     for stage in [s for s in STAGES if s in seq["stages"]]:
         p_s = plain["phases"].get(stage)
@@ -325,7 +325,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     _quiet_libraries()
 
-    from pipeline.config import load_config
+    from seqline.pipeline.config import load_config
 
     cfg_plain = load_config(args.config)
     cfg_seq = load_config(args.config)

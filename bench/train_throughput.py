@@ -3,7 +3,7 @@
 
 For each architecture, in one process and with the same model, batch size, epochs, seed and data:
 
-- **Trainer path**: ``components.trainer.fit_model`` (the Trainer's own code) on the task's
+- **Trainer path**: ``seqline.components.trainer.fit_model`` (the Trainer's own code) on the task's
   ``tf.data`` datasets read from the Transform's TFRecords (interleave, cache, shuffle, batch,
   parse, prefetch), with the Trainer's callbacks (its per-epoch resumable checkpoint, early
   stopping) and validation on the eval split;
@@ -82,7 +82,7 @@ def build(meta: dict, kind: str):
     """The benchmark's model for architecture ``kind``, compiled as the Trainer compiles it."""
     import keras
 
-    from models import build_language_model, build_model
+    from seqline.models import build_language_model, build_model
 
     keras.utils.set_random_seed(meta["seed"])
     cfg = {**meta["model"], "type": kind, "ensemble": None}
@@ -111,9 +111,9 @@ def prepare(config: str, workdir: str) -> tuple:
     ``(cfg, task, transformed examples, meta, arrays)``."""
     import numpy as np
 
-    from components.tasks import get_task
-    from pipeline.config import load_config
-    from pipeline.runner import run_pipeline
+    from seqline.components.tasks import get_task
+    from seqline.pipeline.config import load_config
+    from seqline.pipeline.runner import run_pipeline
 
     os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{workdir}/mlflow.db"
     cfg = load_config(config)
@@ -140,7 +140,7 @@ def prepare(config: str, workdir: str) -> tuple:
 
 
 def trainer_fit(cfg, task, examples, kind: str, epochs: int, workdir: str) -> tuple:
-    from components.trainer import fit_model
+    from seqline.components.trainer import fit_model
 
     timer = epoch_timer()
     backup = tempfile.mkdtemp(dir=workdir)
@@ -164,7 +164,7 @@ def project_rows(args) -> tuple:
                                   lambda: trainer_fit(cfg, task, examples, kind, args.epochs, workdir),
                                   lambda: plain_fit(meta, kind, arrays, args.epochs)))
                 for kind in args.types]
-        return rows, meta, "tf.data over the Transform's TFRecords, via components.trainer.fit_model"
+        return rows, meta, "tf.data over the Transform's TFRecords, via seqline.components.trainer.fit_model"
 
 
 # --------------------------------------------------------------------------------------------
@@ -194,7 +194,7 @@ def streamed_fit(meta: dict, kind: str, arrays: dict, epochs: int, workdir: str)
         def on_epoch_end(self):
             self.order = self.rng.permutation(len(self.x))
 
-    from components.training_state import ResumableTraining   # keras + numpy only
+    from seqline.components.training_state import ResumableTraining   # keras + numpy only
 
     timer = epoch_timer()
     stop = keras.callbacks.EarlyStopping(patience=epochs, restore_best_weights=True)

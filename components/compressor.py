@@ -22,9 +22,9 @@ import json
 import os
 import tempfile
 
-from pipeline import counters
-from pipeline.component import ComponentSpec
-from pipeline.errors import SeqlineError
+from seqline.pipeline import counters
+from seqline.pipeline.component import ComponentSpec
+from seqline.pipeline.errors import SeqlineError
 
 SPEC = ComponentSpec(
     name="Compressor",
@@ -72,12 +72,12 @@ def _edge_metadata(task, inputs: dict, row: dict, selection: dict, reference: di
 
 
 def execute(inputs, outputs, params, ctx) -> dict:
-    from components import plots
-    from components.compression import report
-    from components.compression.catalog import variants_for
-    from components.compression.selection import select
-    from components.compression.variants import VariantBuilder
-    from components.tasks import get_task
+    from seqline.components import plots
+    from seqline.components.compression import report
+    from seqline.components.compression.catalog import variants_for
+    from seqline.components.compression.selection import select
+    from seqline.components.compression.variants import VariantBuilder
+    from seqline.components.tasks import get_task
 
     out = outputs["compression"]
     os.makedirs(out.uri, exist_ok=True)

@@ -1,8 +1,8 @@
 """``model.predict`` that counts the rows it has scored for the progress display
-(:mod:`pipeline.counters`), batch by batch, so a long evaluation shows a moving count."""
+(:mod:`seqline.pipeline.counters`), batch by batch, so a long evaluation shows a moving count."""
 from __future__ import annotations
 
-from pipeline import counters
+from seqline.pipeline import counters
 
 
 def predict(model, x, batch_size: int, unit: str):

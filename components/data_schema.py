@@ -17,8 +17,8 @@ import time
 
 import yaml
 
-from components import data_stats
-from pipeline.errors import ConfigError
+from seqline.components import data_stats
+from seqline.pipeline.errors import ConfigError
 
 TYPES = ("float", "int", "bytes")
 FEATURE_KEYS = {"type": (str,), "min": (int, float, type(None)), "max": (int, float, type(None)),
@@ -71,7 +71,7 @@ def write(path: str, text: str) -> None:
 
 def load(path: str) -> dict:
     """Read and check a schema file; a problem is a ConfigError naming the file and key."""
-    from pipeline.yaml_loader import load_file
+    from seqline.pipeline.yaml_loader import load_file
 
     raw = load_file(path)
     if not isinstance(raw, dict) or not isinstance(raw.get("features"), dict):

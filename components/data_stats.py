@@ -19,8 +19,8 @@ from fractions import Fraction
 
 import apache_beam as beam
 
-from components.example_proto import Example
-from components.exact_sum import SCALE, exact
+from seqline.components.example_proto import Example
+from seqline.components.exact_sum import SCALE, exact
 
 RELATIVE_ACCURACY = 0.005
 GAMMA = (1 + RELATIVE_ACCURACY) / (1 - RELATIVE_ACCURACY)

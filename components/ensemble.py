@@ -67,7 +67,7 @@ def read_index(model_path: str) -> dict | None:
 def score_candidates(model_path: str, score) -> dict:
     """``{label: score(loaded Keras model)}`` for every candidate of an ensemble run (``{}`` for a
     single model)."""
-    from models import load_model
+    from seqline.models import load_model
 
     index = read_index(model_path)
     if index is None:

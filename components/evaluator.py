@@ -10,9 +10,9 @@ from __future__ import annotations
 import json
 import os
 
-from components.tasks import get_task
-from pipeline import fingerprint
-from pipeline.component import ComponentSpec
+from seqline.components.tasks import get_task
+from seqline.pipeline import fingerprint
+from seqline.pipeline.component import ComponentSpec
 
 SPEC = ComponentSpec(
     name="Evaluator",
@@ -29,7 +29,7 @@ def parameters(cfg: dict) -> dict:
               "champion_dir": os.path.join(cfg["pusher"]["serving_dir"],
                                            cfg["pusher"]["model_name"])}
     if cfg["task"] == "forecast":
-        from pipeline.task_configs import seasonal_period
+        from seqline.pipeline.task_configs import seasonal_period
 
         params["seasonal_period"], params["seasonal_period_source"] = seasonal_period(cfg)
     return params
@@ -38,7 +38,7 @@ def parameters(cfg: dict) -> dict:
 def cache_inputs(params: dict, inputs: dict) -> dict:
     """The input artifacts and the champion compared with: a champion other than this very
     model (newly pushed by another run) invalidates an earlier evaluation."""
-    from components import serving_export
+    from seqline.components import serving_export
 
     found = serving_export.versions(params["champion_dir"])
     champion = None

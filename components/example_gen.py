@@ -2,16 +2,16 @@
 
 How the data is read and split is the task's: time-ordered CSV for forecasting, for instance.
 Every bad record lands in ``quarantine.csv`` with its file, row and reason. With a span pattern in
-``data.path`` (:mod:`pipeline.spans`) it reads the selected spans' files and records the spans in
+``data.path`` (:mod:`seqline.pipeline.spans`) it reads the selected spans' files and records the spans in
 the Examples' properties; the cache is keyed on the content of the files it reads.
 """
 from __future__ import annotations
 
 import glob
 
-from components.tasks import get_task
-from pipeline import fingerprint, spans
-from pipeline.component import ComponentSpec
+from seqline.components.tasks import get_task
+from seqline.pipeline import fingerprint, spans
+from seqline.pipeline.component import ComponentSpec
 
 SPEC = ComponentSpec(
     name="ExampleGen",

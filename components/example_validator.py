@@ -11,10 +11,10 @@ from __future__ import annotations
 import json
 import os
 
-from pipeline.artifacts import Artifact
-from pipeline.component import ComponentSpec
-from pipeline.errors import DataError
-from pipeline.executions import complete, read_record
+from seqline.pipeline.artifacts import Artifact
+from seqline.pipeline.component import ComponentSpec
+from seqline.pipeline.errors import DataError
+from seqline.pipeline.executions import complete, read_record
 
 SPEC = ComponentSpec(
     name="ExampleValidator",
@@ -47,7 +47,7 @@ def _describe(statistics) -> str:
 
 
 def execute(inputs, outputs, params, ctx) -> dict:
-    from components import data_schema, statistics_gen
+    from seqline.components import data_schema, statistics_gen
 
     stats = statistics_gen.load(inputs["statistics"])["all"]
     schema_path = inputs["schema"].properties.get("path", inputs["schema"].path("schema.yaml"))

@@ -58,7 +58,7 @@ def log_and_register(saved_model: str, name: str, example, alias: str = "champio
 
     from mlflow.models import ModelSignature, infer_signature
 
-    from pipeline.logs import stderr_to_debug   # here: the bundled copy runs without seqline
+    from seqline.pipeline.logs import stderr_to_debug
 
     package = os.path.dirname(os.path.abspath(__file__))
     with warnings.catch_warnings():   # MLflow advises on signatures and examples: both are given

@@ -1,5 +1,5 @@
 """Training on several workers with ``tf.distribute.MultiWorkerMirroredStrategy`` (TensorFlow
-backend). The cluster comes from ``TF_CONFIG`` (:mod:`pipeline.distribution`).
+backend). The cluster comes from ``TF_CONFIG`` (:mod:`seqline.pipeline.distribution`).
 
 Keras 3.15's ``fit`` does not run under this strategy as shipped (keras-team/keras#20585): it
 takes its first batch from the distributed dataset to build the model and gets a ``PerReplica``
@@ -9,7 +9,7 @@ all-reduced, are reduced as under ``MirroredStrategy``.
 """
 from __future__ import annotations
 
-from pipeline.errors import ConfigError
+from seqline.pipeline.errors import ConfigError
 
 
 def strategy(workers: int):

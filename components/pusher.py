@@ -16,8 +16,8 @@ import json
 import os
 import shutil
 
-from pipeline.component import ComponentSpec
-from pipeline.lock import pid_alive
+from seqline.pipeline.component import ComponentSpec
+from seqline.pipeline.lock import pid_alive
 
 SPEC = ComponentSpec(
     name="Pusher",
@@ -69,7 +69,7 @@ def _replace_dir(build, final: str) -> None:
 
 def _existing_version(model_dir: str, model_uri: str) -> int | None:
     """The newest version under ``model_dir`` if it was exported from ``model_uri``."""
-    from components import serving_export
+    from seqline.components import serving_export
 
     found = serving_export.versions(model_dir)
     if found:
@@ -83,8 +83,8 @@ def _export_float(inputs, params, task, version: int, final: str, ctx):
     """The float model as version ``version``, registered in MLflow; returns the registry version."""
     import mlflow
 
-    from components import serving_export
-    from components.mlflow_pyfunc import log_and_register
+    from seqline.components import serving_export
+    from seqline.components.mlflow_pyfunc import log_and_register
 
     registered = []
 
@@ -107,7 +107,7 @@ def _export_float(inputs, params, task, version: int, final: str, ctx):
 
 def _export_variants(compression, params, version: int, ctx) -> dict:
     """Copy the chosen variants next to the float model; return ``{target: path}``."""
-    from components import serving_export
+    from seqline.components import serving_export
 
     exported = {}
     selection = compression.properties.get("selection", {})
@@ -147,8 +147,8 @@ def _export_variants(compression, params, version: int, ctx) -> dict:
 
 
 def execute(inputs, outputs, params, ctx) -> dict:
-    from components import serving_export
-    from components.tasks import get_task
+    from seqline.components import serving_export
+    from seqline.components.tasks import get_task
 
     pushed = outputs["pushed_model"]
     os.makedirs(pushed.uri, exist_ok=True)

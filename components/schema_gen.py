@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import os
 
-from pipeline import fingerprint
-from pipeline.component import ComponentSpec
+from seqline.pipeline import fingerprint
+from seqline.pipeline.component import ComponentSpec
 
 SPEC = ComponentSpec(
     name="SchemaGen",
@@ -39,7 +39,7 @@ def cache_inputs(params: dict, inputs: dict) -> dict:
 
 
 def execute(inputs, outputs, params, ctx) -> dict:
-    from components import data_schema, statistics_gen
+    from seqline.components import data_schema, statistics_gen
 
     path, schema_out = params["schema_path"], outputs["schema"]
     found = statistics_gen.load(inputs["statistics"])

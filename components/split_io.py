@@ -14,7 +14,7 @@ import struct
 import apache_beam as beam
 import google_crc32c
 
-from pipeline import counters
+from seqline.pipeline import counters
 
 SPLITS = ("train", "eval", "test")
 

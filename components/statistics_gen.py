@@ -2,14 +2,14 @@
 task's records as its ``statistics_view`` shows them: values per step for sequences, a summary per
 clip for audio, per line for text).
 
-Output ``statistics``: ``statistics.json`` (see :mod:`components.data_stats`; ``all`` and one entry
+Output ``statistics``: ``statistics.json`` (see :mod:`seqline.components.data_stats`; ``all`` and one entry
 per split) and ``statistics.png`` (a histogram per numeric feature, also logged to MLflow).
 """
 from __future__ import annotations
 
 import json
 
-from pipeline.component import ComponentSpec
+from seqline.pipeline.component import ComponentSpec
 
 SPEC = ComponentSpec(
     name="StatisticsGen",
@@ -31,7 +31,7 @@ def load(statistics) -> dict:
 
 
 def _save(accumulators: dict, path: str) -> None:
-    from components import data_stats
+    from seqline.components import data_stats
 
     merged = data_stats.ExampleStatsFn().merge_accumulators(accumulators.values())
     report = {"all": data_stats.finish(merged),
@@ -45,9 +45,9 @@ def execute(inputs, outputs, params, ctx) -> dict:
 
     import apache_beam as beam
 
-    from components import data_stats, plots
-    from components.split_io import ReadSplits
-    from components.tasks import get_task
+    from seqline.components import data_stats, plots
+    from seqline.components.split_io import ReadSplits
+    from seqline.components.tasks import get_task
 
     examples, statistics = inputs["examples"], outputs["statistics"]
     view = get_task(params["task"]).statistics_view(examples)

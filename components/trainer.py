@@ -2,13 +2,13 @@
 examples (tf.data: interleave, shuffle, batch, prefetch).
 
 Training resumes from the last finished epoch after an interruption, even a SIGKILL, and ends in
-the same model as an uninterrupted fit (:mod:`components.training_state`, checkpoints under
+the same model as an uninterrupted fit (:mod:`seqline.components.training_state`, checkpoints under
 ``<pipeline_root>/.state/Trainer/backup/<fingerprint>``, the execution's cache fingerprint).
 With ``TF_CONFIG`` naming several workers it trains with ``MultiWorkerMirroredStrategy``
-(:mod:`components.multi_worker`). Output: ``model.keras``.
+(:mod:`seqline.components.multi_worker`). Output: ``model.keras``.
 When the Tuner ran, its best hyperparameters override the ``model`` and ``training`` sections.
 With ``model.ensemble`` every member is trained and the candidate with the lowest eval loss,
-the members' average included, becomes ``model.keras`` (see :mod:`components.ensemble`).
+the members' average included, becomes ``model.keras`` (see :mod:`seqline.components.ensemble`).
 """
 from __future__ import annotations
 
@@ -19,8 +19,8 @@ import os
 import shutil
 import time
 
-from pipeline import distribution, fingerprint
-from pipeline.component import ComponentSpec
+from seqline.pipeline import distribution, fingerprint
+from seqline.pipeline.component import ComponentSpec
 
 SPEC = ComponentSpec(
     name="Trainer",
@@ -108,15 +108,15 @@ def fit_model(task, examples, model_cfg: dict, train_cfg: dict, name: str, callb
     """Build, compile and fit one model on the task's datasets with early stopping on the eval
     loss (train loss without an eval split); ``callbacks`` run after early stopping. With a
     ``backup`` folder the fit checkpoints every epoch and resumes exactly from the last one
-    (:class:`components.training_state.ResumableTraining`); with a multi-worker ``strategy``
+    (:class:`seqline.components.training_state.ResumableTraining`); with a multi-worker ``strategy``
     each worker trains on its share of the batches.
 
     Returns ``(model with the best epoch's weights, history dict, monitored metric)``.
     """
     import keras
 
-    from components import multi_worker
-    from components import training_state as ts
+    from seqline.components import multi_worker
+    from seqline.components import training_state as ts
 
     keras.utils.set_random_seed(train_cfg["seed"])
     train, val = task.datasets(examples, train_cfg)
@@ -164,8 +164,8 @@ def _train_member(task, examples, cfg, train_cfg, name, ctx, backup: str, finish
     """Fit one model, resuming from its checkpoint; an ensemble member is also kept in
     ``finished`` until the whole run ends, so an interrupted run reuses it.
     Returns ``(model, history, monitored metric or None for a reused member)``."""
-    from components import training_state as ts
-    from models import load_model
+    from seqline.components import training_state as ts
+    from seqline.models import load_model
 
     if finished and os.path.isfile(finished):
         ctx.echo(f"{prefix}: reusing the member finished by the interrupted run")
@@ -186,7 +186,7 @@ def _train_member(task, examples, cfg, train_cfg, name, ctx, backup: str, finish
 def _select(task, examples, train_cfg, trained: list, name: str, out_dir: str) -> tuple:
     """Score every member and their average on the eval split (train split without one); save
     them as candidates; return ``(selected model, its label, losses, monitored metric)``."""
-    from components import ensemble
+    from seqline.components import ensemble
 
     average = ensemble.average_model([m for _, m in trained], name)
     average.compile(**task.compile_args(examples))
@@ -216,13 +216,13 @@ def _report_kept_epoch(losses: list, monitor: str, prefix: str, ctx) -> int:
 
 
 def execute(inputs, outputs, params, ctx) -> dict:
-    from components import multi_worker
+    from seqline.components import multi_worker
 
     strategy = multi_worker.strategy(params["workers"])   # before any other TensorFlow op
     import keras
 
-    from components import ensemble, plots, training_state
-    from components.tasks import get_task
+    from seqline.components import ensemble, plots, training_state
+    from seqline.components.tasks import get_task
 
     examples, task = inputs["transformed_examples"], get_task(params["task"])
     model_cfg, train_cfg = tuned_sections(params, inputs.get("hyperparameters"), ctx)

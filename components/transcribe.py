@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import os
 
-from pipeline.errors import SeqlineError
+from seqline.pipeline.errors import SeqlineError
 
 
 def resolve_version(model: str) -> str:
     """The SavedModel folder for ``model``: itself, or its newest numbered version."""
-    from components import serving_export
+    from seqline.components import serving_export
 
     if os.path.isfile(os.path.join(model, "saved_model.pb")):
         return model
@@ -26,8 +26,8 @@ def transcribe(model: str, files: list) -> list:
     """``[(file, transcript)]`` for each audio file, with the exported model at ``model``."""
     import tensorflow as tf
 
-    from components import serving_export
-    from components.tasks.audio_io import AudioError, load_clip
+    from seqline.components import serving_export
+    from seqline.components.tasks.speech.audio_io import AudioError, load_clip
 
     path = resolve_version(model)
     try:

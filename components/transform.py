@@ -2,8 +2,8 @@
 transform graph (a SavedModel the exported model embeds, so serving takes raw input)."""
 from __future__ import annotations
 
-from components.tasks import get_task
-from pipeline.component import ComponentSpec
+from seqline.components.tasks import get_task
+from seqline.pipeline.component import ComponentSpec
 
 SPEC = ComponentSpec(
     name="Transform",
@@ -17,7 +17,7 @@ def parameters(cfg: dict) -> dict:
     params = {"task": cfg["task"], "target_column": cfg["data"].get("target_column"),
               **cfg["transform"]}
     if cfg["task"] == "forecast":
-        from pipeline.task_configs import seasonal_period
+        from seqline.pipeline.task_configs import seasonal_period
 
         params["seasonal_period"] = seasonal_period(cfg)[0]
         params["reference"] = cfg["evaluation"]["reference"]

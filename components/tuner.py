@@ -8,7 +8,7 @@ Each trial fits one model as the Trainer would (same datasets, loss, early stopp
 time is up stops at the end of its epoch and is recorded as pruned, not scored.
 
 ``lookback`` is tuned without rerunning Transform: the task's model reads the last ``lookback``
-steps of the windows Transform wrote (forecast only; see :mod:`pipeline.model_choices`).
+steps of the windows Transform wrote (forecast only; see :mod:`seqline.pipeline.model_choices`).
 
 Output
     best_hyperparameters: ``best_hyperparameters.json`` (``model`` and ``training`` overrides the
@@ -22,9 +22,9 @@ import json
 import os
 import time
 
-from pipeline.component import ComponentSpec
-from pipeline.errors import DataError, SeqlineError
-from pipeline.model_choices import INTEGER_KEYS, TUNABLE
+from seqline.pipeline.component import ComponentSpec
+from seqline.pipeline.errors import DataError, SeqlineError
+from seqline.pipeline.model_choices import INTEGER_KEYS, TUNABLE
 
 SPEC = ComponentSpec(
     name="Tuner",
@@ -104,9 +104,9 @@ def execute(inputs, outputs, params, ctx) -> dict:
     import mlflow
     import optuna
 
-    from components import plots
-    from components.tasks import get_task
-    from components.trainer import fit_model
+    from seqline.components import plots
+    from seqline.components.tasks import get_task
+    from seqline.components.trainer import fit_model
 
     examples, tuning = inputs["transformed_examples"], params["tuning"]
     if examples.properties["split_counts"].get("eval", 0) == 0:

@@ -29,8 +29,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from components.tasks.audio_io import resample, write_wav
-from pipeline.errors import ConfigError, SeqlineError
+from seqline.components.tasks.speech.audio_io import resample, write_wav
+from seqline.pipeline.errors import ConfigError, SeqlineError
 
 DIGITS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 ACCENTS = ("en-us", "en-gb", "en-gb-scotland", "en-gb-x-rp", "en-gb-x-gbclan", "en-gb-x-gbcwmd",

@@ -14,7 +14,7 @@ Example:
 import keras
 from keras import ops
 
-from models.recurrent import recurrent_encoder
+from seqline.models.recurrent import recurrent_encoder
 
 BLANK = 0
 FORCED = 1e4        # logit margin that pins padded frames to the blank

@@ -1,8 +1,8 @@
 """Token-level language model: embedding, causal encoder over every step, next-token softmax."""
 import keras
 
-from models.heads import next_token_head
-from models.registry import encoder
+from seqline.models.heads import next_token_head
+from seqline.models.registry import encoder
 
 
 def build_language_model(model_cfg: dict, vocab_size: int, name: str = "seqline") -> keras.Model:

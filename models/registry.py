@@ -1,9 +1,9 @@
 """Build a Keras model from the ``model`` section of a config: one registry for every task."""
 import keras
 
-from models.heads import HEADS
-from models.recurrent import RECURRENT_LAYERS, recurrent_encoder
-from models.transformer import transformer_encoder
+from seqline.models.heads import HEADS
+from seqline.models.recurrent import RECURRENT_LAYERS, recurrent_encoder
+from seqline.models.transformer import transformer_encoder
 
 ARCHITECTURES = tuple(RECURRENT_LAYERS) + ("transformer",)
 

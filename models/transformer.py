@@ -1,9 +1,9 @@
 """Transformer encoder: input projection, positional encoding, N blocks."""
 import keras
 
-from models.last_step import LastStep
-from models.positional_encoding import PositionalEncoding
-from models.transformer_block import TransformerBlock
+from seqline.models.last_step import LastStep
+from seqline.models.positional_encoding import PositionalEncoding
+from seqline.models.transformer_block import TransformerBlock
 
 
 def transformer_encoder(x, units: int, layers: int, heads: int, ff_units: int,

@@ -12,7 +12,7 @@ import shlex
 import shutil
 import sys
 
-from pipeline.dag import build_dag, dependencies
+from seqline.pipeline.dag import build_dag, dependencies
 
 TEMPLATE = '''"""Airflow DAG for the seqline pipeline {name!r}, written by `seqline export airflow`.
 
@@ -60,7 +60,7 @@ def seqline_command() -> str:
     if found:
         return found
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    return f"PYTHONPATH={shlex.quote(root)} {shlex.quote(sys.executable)} -m pipeline.cli"
+    return f"PYTHONPATH={shlex.quote(root)} {shlex.quote(sys.executable)} -m seqline.pipeline.cli"
 
 
 def dag_file(cfg: dict, config_path: str, schedule: str | None) -> str:

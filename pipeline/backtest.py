@@ -17,7 +17,7 @@ import os
 
 import numpy as np
 
-from pipeline.errors import ConfigError
+from seqline.pipeline.errors import ConfigError
 
 
 def fold_splits(split: dict, folds: int) -> list:

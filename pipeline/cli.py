@@ -10,9 +10,9 @@ import sys
 import time
 import warnings
 
-from pipeline import logs
-from pipeline.config import STAGES
-from pipeline.errors import ConfigError, SeqlineError
+from seqline.pipeline import logs
+from seqline.pipeline.config_fields import STAGES
+from seqline.pipeline.errors import ConfigError, SeqlineError
 from seqline import __version__
 
 LOG = logging.getLogger("seqline.cli")
@@ -213,8 +213,8 @@ def _serve_parser(sub) -> None:
 
 
 def _run(args) -> int:
-    from pipeline.config import load_config
-    from pipeline.runner import run_pipeline
+    from seqline.pipeline.config import load_config
+    from seqline.pipeline.runner import run_pipeline
 
     cfg = load_config(args.config)
     run_pipeline(cfg, start=args.start, until=args.until, beam_args=args.beam_arg, quiet=args.quiet,
@@ -223,7 +223,7 @@ def _run(args) -> int:
 
 
 def _generate(args) -> int:
-    from pipeline.generate import generate
+    from seqline.pipeline.generate import generate
 
     text = generate(args.model, args.prompt, args.length, args.temperature, args.top_k, args.seed)
     print(args.prompt + text)
@@ -231,9 +231,9 @@ def _generate(args) -> int:
 
 
 def _schedule(args) -> int:
-    from pipeline.config import load_config
-    from pipeline.cron import Cron
-    from pipeline.schedule import run_schedule
+    from seqline.pipeline.config import load_config
+    from seqline.pipeline.cron import Cron
+    from seqline.pipeline.schedule import run_schedule
 
     cron = Cron(args.cron)
     cfg = load_config(args.config)
@@ -245,9 +245,9 @@ def _schedule(args) -> int:
 
 
 def _export(args) -> int:
-    from pipeline.airflow_export import dag_file
-    from pipeline.config import load_config
-    from pipeline.cron import Cron
+    from seqline.pipeline.airflow_export import dag_file
+    from seqline.pipeline.config import load_config
+    from seqline.pipeline.cron import Cron
 
     cfg = load_config(args.config)
     if args.schedule:
@@ -262,11 +262,11 @@ def _config(args) -> int:
     import json
 
     if args.what == "schema":
-        from pipeline.config_schema import config_schema
+        from seqline.pipeline.config_schema import config_schema
 
         text = json.dumps(config_schema(), indent=2) + "\n"
     else:
-        from pipeline.config_reference import reference_markdown
+        from seqline.pipeline.config_reference import reference_markdown
 
         text = reference_markdown()
     if args.output:
@@ -290,8 +290,8 @@ def _write_output(path: str, text: str) -> None:
 
 
 def _compress(args) -> int:
-    from pipeline.config import load_config
-    from pipeline.runner import latest_execution, run_pipeline
+    from seqline.pipeline.config import load_config
+    from seqline.pipeline.runner import latest_execution, run_pipeline
 
     cfg = load_config(args.config)
     if latest_execution(cfg["pipeline_root"], "Evaluator") is None:
@@ -304,7 +304,7 @@ def _compress(args) -> int:
 def _ui(args) -> int:
     import subprocess
 
-    from pipeline import tracking
+    from seqline.pipeline import tracking
 
     uri = tracking.tracking_uri()
     if uri.startswith("sqlite:///") and not os.path.exists(uri[len("sqlite:///"):]):
@@ -374,7 +374,7 @@ def _stop_group(process, grace: float = 15.0) -> None:
 
 
 def _serve(args) -> int:
-    from pipeline.serving import batching, payload, registry, server
+    from seqline.serving import batching, payload, registry, server
 
     try:
         limits = payload.Limits(args.max_body_bytes, args.max_batch_size, args.allow_nan)
@@ -412,7 +412,7 @@ def _serve(args) -> int:
 def _datasets(args) -> int:
     from rich.progress import Progress
 
-    from corpora.spoken_digits import generate
+    from seqline.corpora.spoken_digits import generate
 
     with Progress(transient=True) as bar:
         task = bar.add_task("synthesizing", total=args.n)
@@ -427,7 +427,7 @@ def _datasets(args) -> int:
 
 
 def _transcribe(args) -> int:
-    from components.transcribe import transcribe
+    from seqline.components.transcribe import transcribe
 
     results = transcribe(args.model, args.files)
     for file, text in results:

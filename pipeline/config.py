@@ -17,10 +17,10 @@ import logging
 import os
 from typing import Any
 
-from pipeline.config_fields import COMMON, REQUIRED, Section, check_value
-from pipeline.errors import ConfigError
-from pipeline.model_choices import check_model_choices
-from pipeline.task_configs import TASK_CHECKS, TASK_SECTIONS
+from seqline.pipeline.config_fields import COMMON, REQUIRED, Section, check_value
+from seqline.pipeline.errors import ConfigError
+from seqline.pipeline.model_choices import check_model_choices
+from seqline.pipeline.task_configs import TASK_CHECKS, TASK_SECTIONS
 
 
 def schema(task: str) -> Section:
@@ -95,7 +95,7 @@ def validate_config(raw: Any, base_dir: str = ".") -> dict:
 
 def load_config(path: str) -> dict:
     """Read and validate the YAML config at ``path``."""
-    from pipeline.yaml_loader import load_file
+    from seqline.pipeline.yaml_loader import load_file
 
     cfg = validate_config(load_file(path), os.path.dirname(os.path.abspath(path)))
     logging.getLogger("seqline.config").debug(f"{path}: a valid '{cfg['task']}' config, "

@@ -1,7 +1,7 @@
 """The config's building blocks: :class:`Field` and :class:`Section`, the sections every task
 shares (:data:`COMMON`), and :func:`check_value`. The task sections are in
-:mod:`pipeline.task_configs`, the model-choice checks in :mod:`pipeline.model_choices`, loading
-in :mod:`pipeline.config`."""
+:mod:`seqline.pipeline.task_configs`, the model-choice checks in :mod:`seqline.pipeline.model_choices`, loading
+in :mod:`seqline.pipeline.config`."""
 from __future__ import annotations
 
 import math
@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from pipeline.errors import ConfigError
+from seqline.pipeline.errors import ConfigError
 
 REQUIRED = object()
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
@@ -53,7 +53,7 @@ NUM = (int, float)
 COMMON = {
     "name": _f(str, is_name=True,
                help="pipeline name; also the MLflow experiment and model name"),
-    "task": _f(str, "forecast", help="see pipeline.task_configs.TASK_SECTIONS"),
+    "task": _f(str, "forecast", help="see seqline.pipeline.task_configs.TASK_SECTIONS"),
     "pipeline_root": _f(str, "output/pipeline", is_path=True, help="where artifacts are written"),
     "model": Section({
         "type": _f(str, "lstm", choices=MODEL_TYPES),

@@ -1,14 +1,14 @@
 """The configuration reference (Markdown), generated from the same tables as
-:mod:`pipeline.config_schema`, so it cannot drift: ``seqline config reference -o
+:mod:`seqline.pipeline.config_schema`, so it cannot drift: ``seqline config reference -o
 docs/configuration.md``.
 """
 from __future__ import annotations
 
 import json
 
-from pipeline.config import COMMON, REQUIRED, Field, Section
-from pipeline.config_schema import ensemble_member, search_space
-from pipeline.task_configs import TASK_SECTIONS
+from seqline.pipeline.config_fields import COMMON, REQUIRED, Field, Section
+from seqline.pipeline.config_schema import ensemble_member, search_space
+from seqline.pipeline.task_configs import TASK_SECTIONS
 
 HEADER = """# Configuration reference
 

@@ -1,5 +1,5 @@
 """A JSON Schema (draft 2020-12) of the seqline config, generated from the config tables
-(:mod:`pipeline.config`, :mod:`pipeline.task_configs`, :mod:`pipeline.model_choices`), for editors:
+(:mod:`seqline.pipeline.config`, :mod:`seqline.pipeline.task_configs`, :mod:`seqline.pipeline.model_choices`), for editors:
 YAML language servers complete and check keys with it.
 
 Example:
@@ -11,9 +11,10 @@ read data files or relate keys to each other run only in ``seqline run``.
 """
 from __future__ import annotations
 
-from pipeline.config import COMMON, MODEL_TYPES, NAME, REQUIRED, Field, Section, schema
-from pipeline.model_choices import MEMBER_KEYS, TUNABLE
-from pipeline.task_configs import TASK_SECTIONS
+from seqline.pipeline.config_fields import COMMON, MODEL_TYPES, NAME, REQUIRED, Field, Section
+from seqline.pipeline.config import schema
+from seqline.pipeline.model_choices import MEMBER_KEYS, TUNABLE
+from seqline.pipeline.task_configs import TASK_SECTIONS
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 JSON_TYPES = {int: "integer", float: "number", str: "string", bool: "boolean", list: "array",

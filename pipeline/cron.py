@@ -26,7 +26,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cronsim import CronSim, CronSimError
 
-from pipeline.errors import ConfigError
+from seqline.pipeline.errors import ConfigError
 
 FIELDS = (("minute", "0-59"), ("hour", "0-23"), ("day-of-month", "1-31"),
           ("month", "1-12 or jan-dec"), ("day-of-week", "0-7 or sun-sat"))

@@ -4,19 +4,19 @@ from __future__ import annotations
 import importlib
 from graphlib import TopologicalSorter
 
-from pipeline.errors import ConfigError
+from seqline.pipeline.errors import ConfigError
 
 COMPONENT_MODULES = {
-    "ExampleGen": "components.example_gen",
-    "StatisticsGen": "components.statistics_gen",
-    "SchemaGen": "components.schema_gen",
-    "ExampleValidator": "components.example_validator",
-    "Transform": "components.transform",
-    "Tuner": "components.tuner",
-    "Trainer": "components.trainer",
-    "Evaluator": "components.evaluator",
-    "Compressor": "components.compressor",
-    "Pusher": "components.pusher",
+    "ExampleGen": "seqline.components.example_gen",
+    "StatisticsGen": "seqline.components.statistics_gen",
+    "SchemaGen": "seqline.components.schema_gen",
+    "ExampleValidator": "seqline.components.example_validator",
+    "Transform": "seqline.components.transform",
+    "Tuner": "seqline.components.tuner",
+    "Trainer": "seqline.components.trainer",
+    "Evaluator": "seqline.components.evaluator",
+    "Compressor": "seqline.components.compressor",
+    "Pusher": "seqline.components.pusher",
 }
 # Optional components: in the pipeline only when the config turns them on.
 OPTIONAL_COMPONENTS = {"Tuner": lambda cfg: cfg.get("tuning") is not None}

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 
-from pipeline.errors import ConfigError
+from seqline.pipeline.errors import ConfigError
 
 
 def cluster() -> dict:

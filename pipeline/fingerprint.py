@@ -121,7 +121,7 @@ def _closure(roots: set) -> set:
 
 def _hooks_used(component: str) -> set:
     """Names of task-plug-in hooks (``Task`` methods) the component module refers to."""
-    base = _parse(_module_path("components.tasks.base"))
+    base = _parse(_module_path("seqline.components.tasks.base"))
     task = next(n for n in base.body if isinstance(n, ast.ClassDef) and n.name == "Task")
     hooks = {f.name for f in task.body if isinstance(f, ast.FunctionDef)}
     attrs = {n.attr for n in ast.walk(_parse(_module_path(component))) if isinstance(n, ast.Attribute)}
@@ -129,8 +129,8 @@ def _hooks_used(component: str) -> set:
 
 
 def _task_class(task: str) -> tuple:
-    """``(module name, class name)`` of the task plug-in, from ``components.tasks.TASK_CLASSES``."""
-    from components.tasks import TASK_CLASSES
+    """``(module name, class name)`` of the task plug-in, from ``seqline.components.tasks.TASK_CLASSES``."""
+    from seqline.components.tasks import TASK_CLASSES
 
     module, cls = TASK_CLASSES[task].split(":")
     return module, cls

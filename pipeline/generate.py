@@ -2,19 +2,19 @@
 
 MODEL is a version folder written by the Pusher (``<serving_dir>/<model_name>/<version>``) or the
 model folder above it (its newest version is used). Sampling runs inside the SavedModel's
-``serving_default`` signature (see :mod:`components.tasks.generate_export`).
+``serving_default`` signature (see :mod:`seqline.components.tasks.text.export`).
 """
 from __future__ import annotations
 
 import os
 import random
 
-from pipeline.errors import ConfigError, SeqlineError
+from seqline.pipeline.errors import ConfigError, SeqlineError
 
 
 def resolve_model(path: str) -> str:
     """The version folder to load for ``path``; a one-line error if there is none."""
-    from components import serving_export
+    from seqline.components import serving_export
 
     if os.path.isfile(os.path.join(path, "saved_model.pb")):
         return path
@@ -39,7 +39,7 @@ def generate(model: str, prompt: str, length: int = 200, temperature: float = 0.
     same text."""
     import tensorflow as tf
 
-    from components import serving_export
+    from seqline.components import serving_export
 
     check_arguments(length, temperature, top_k)
     path = resolve_model(model)

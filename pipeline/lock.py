@@ -15,7 +15,7 @@ import socket
 import sys
 import time
 
-from pipeline.errors import SeqlineError
+from seqline.pipeline.errors import SeqlineError
 
 LOCK_FILE = ".lock"
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import difflib
 
-from pipeline.config import COMMON, check_value
-from pipeline.errors import ConfigError
+from seqline.pipeline.config_fields import COMMON, check_value
+from seqline.pipeline.errors import ConfigError
 
 # tunable key -> config section it overrides
 TUNABLE = {"type": "model", "units": "model", "layers": "model", "dropout": "model",

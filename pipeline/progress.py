@@ -14,7 +14,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from pipeline import counters
+from seqline.pipeline import counters
 
 LOG = logging.getLogger("seqline.run")
 

@@ -4,9 +4,9 @@ Layout: ``<pipeline_root>/<Component>/<execution id>/<output name>/``. Each exec
 under ``.<id>.tmp-<pid>`` and renamed into place after every output and ``execution.json`` exist.
 
 Caching: before running a component the runner computes its fingerprint (code version,
-parameters, input fingerprints: :mod:`pipeline.fingerprint`); the newest complete execution with
+parameters, input fingerprints: :mod:`seqline.pipeline.fingerprint`); the newest complete execution with
 the same fingerprint is reused instead (``use_cache=False`` forces a rerun). Only one run at a time
-holds a pipeline root (:mod:`pipeline.lock`).
+holds a pipeline root (:mod:`seqline.pipeline.lock`).
 """
 from __future__ import annotations
 
@@ -18,15 +18,15 @@ import sys
 import time
 from dataclasses import dataclass, field
 
-from pipeline import backtest, distribution, fingerprint, logs, tracking
-from pipeline.artifacts import Artifact, write_json_atomic
-from pipeline.component import Context
-from pipeline.dag import build_dag, component_names, select_stages
-from pipeline.errors import ConfigError, SeqlineError
-from pipeline.executions import (EXECUTION_FILE, execution_ids, find_cached, latest_execution,
-                                 read_record, remove_stale_temporaries)
-from pipeline.lock import pipeline_lock
-from pipeline.progress import Progress
+from seqline.pipeline import backtest, distribution, fingerprint, logs, tracking
+from seqline.pipeline.artifacts import Artifact, write_json_atomic
+from seqline.pipeline.component import Context
+from seqline.pipeline.dag import build_dag, component_names, select_stages
+from seqline.pipeline.errors import ConfigError, SeqlineError
+from seqline.pipeline.executions import (EXECUTION_FILE, execution_ids, find_cached,
+                                         latest_execution, read_record, remove_stale_temporaries)
+from seqline.pipeline.lock import pipeline_lock
+from seqline.pipeline.progress import Progress
 
 __all__ = ["PipelineResult", "latest_execution", "run_pipeline"]
 
@@ -149,7 +149,7 @@ def run_pipeline(cfg: dict, *, start: str | None = None, until: str | None = Non
     """Run the pipeline described by a validated config; return what it produced.
 
     Holds the pipeline root's lock for the whole run (``wait``: block until it is free instead of
-    raising :class:`pipeline.lock.PipelineBusy`).
+    raising :class:`seqline.pipeline.lock.PipelineBusy`).
     """
     order = build_dag(component_names(cfg))
     stages = select_stages(order, start, until)

@@ -13,7 +13,7 @@ import os
 import re
 from datetime import date
 
-from pipeline.errors import ConfigError
+from seqline.pipeline.errors import ConfigError
 
 TOKENS = {"{SPAN}": r"(?P<span>\d+)", "{YYYY}": r"(?P<year>\d{4})", "{MM}": r"(?P<month>\d{2})",
           "{DD}": r"(?P<day>\d{2})"}

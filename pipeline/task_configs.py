@@ -9,10 +9,10 @@ import csv
 import glob
 import os
 
-from pipeline import spans
-from pipeline.config import COMMON, NUM, Section
-from pipeline.config import field_spec as _f
-from pipeline.errors import ConfigError
+from seqline.pipeline import spans
+from seqline.pipeline.config_fields import COMMON, NUM, Section
+from seqline.pipeline.config_fields import field_spec as _f
+from seqline.pipeline.errors import ConfigError
 
 OPTIONAL_STR = (str, type(None))
 OPTIONAL_NUM = (int, float, type(None))
@@ -89,7 +89,7 @@ def compression_section(budget: dict) -> Section:
 
 def check_compression(section: dict, key: str = "compression") -> None:
     """Targets and variant names must be known."""
-    from components.compression.catalog import TARGETS, VARIANTS
+    from seqline.components.compression.catalog import TARGETS, VARIANTS
 
     targets = section["targets"]
     if not targets or any(t not in TARGETS for t in targets):
@@ -262,8 +262,8 @@ def check_quantiles(cfg: dict) -> list | None:
 
 def seasonal_period(cfg: dict) -> tuple:
     """``(period, how it was chosen)``: ``evaluation.seasonal_period``, or inferred from the
-    time step of the data file when unset (:mod:`components.tasks.forecast_season`)."""
-    from components.tasks.forecast_season import infer_seasonal_period
+    time step of the data file when unset (:mod:`seqline.components.tasks.forecast.season`)."""
+    from seqline.components.tasks.forecast.season import infer_seasonal_period
 
     if cfg["evaluation"]["seasonal_period"] is not None:
         return cfg["evaluation"]["seasonal_period"], "set in the config"
@@ -274,7 +274,7 @@ def seasonal_period(cfg: dict) -> tuple:
 
 def _check_backtest(cfg: dict) -> None:
     """``evaluation.backtest.folds``: 0 or at least 2, each fold with enough train data."""
-    from pipeline.backtest import fold_splits
+    from seqline.pipeline.backtest import fold_splits
 
     folds = cfg["evaluation"]["backtest"]["folds"]
     if folds == 1:

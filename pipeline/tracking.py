@@ -10,7 +10,7 @@ import logging
 import os
 import socket
 
-from pipeline.lock import pid_alive
+from seqline.pipeline.lock import pid_alive
 
 DEFAULT_STORE_DIR = "mlruns"
 KIND_TAG, MODEL_TRAINING = "mlflow.experimentKind", "custom_model_development"
@@ -61,8 +61,8 @@ def start_page(config: str | None = None) -> str | None:
     client = MlflowClient(tracking_uri())
     experiment = None
     if config and os.path.isfile(config):
-        from pipeline.config import load_config
-        from pipeline.errors import SeqlineError
+        from seqline.pipeline.config import load_config
+        from seqline.pipeline.errors import SeqlineError
 
         with contextlib.suppress(SeqlineError):
             experiment = client.get_experiment_by_name(load_config(config)["mlflow"]["experiment"])

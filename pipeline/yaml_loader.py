@@ -11,7 +11,7 @@ import os
 
 import yaml
 
-from pipeline.errors import ConfigError
+from seqline.pipeline.errors import ConfigError
 
 MAX_NODES = 100_000
 

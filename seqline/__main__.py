@@ -1,7 +1,7 @@
 """``python -m seqline ...``: the ``seqline`` command line."""
 import sys
 
-from pipeline.cli import main
+from seqline.pipeline.cli import main
 
 if __name__ == "__main__":
     sys.exit(main())

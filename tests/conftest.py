@@ -19,7 +19,7 @@ def exported(tmp_path_factory):
 def finished_run(tmp_path_factory):
     """One uninterrupted pipeline run on 300 real MSFT rows (6 epochs), in this process, with its
     own tracking store: the reference for recovery tests and the run the MLflow tests browse."""
-    from pipeline.runner import run_pipeline
+    from seqline.pipeline.runner import run_pipeline
 
     tmp = tmp_path_factory.mktemp("finished_run")
     path, cfg = pipeline_yaml(tmp, "reference")

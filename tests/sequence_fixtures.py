@@ -4,7 +4,7 @@ from __future__ import annotations
 import csv
 import os
 
-from pipeline.config import validate_config
+from seqline.pipeline.config import validate_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MOTIONS = os.path.join(ROOT, "examples", "motion_classify", "data")

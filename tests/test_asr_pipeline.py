@@ -19,19 +19,19 @@ import soundfile
 import tensorflow as tf
 import yaml
 
-from components import evaluator, example_gen, statistics_gen
-from components.split_io import SPLITS, split_pattern
-from components.tasks import audio_features
-from components.tasks.asr_data import load_audio, make_dataset
-from components.tasks.asr_text import error_rates
-from components.tasks.audio_codec import decode
-from components.tasks.audio_io import write_wav
-from corpora.spoken_digits import generate, synthesize
-from pipeline import counters
-from pipeline.artifacts import Artifact
-from pipeline.config import load_config, validate_config
-from pipeline.runner import latest_execution, run_pipeline
-from pipeline.serving import servables
+from seqline.components import evaluator, example_gen, statistics_gen
+from seqline.components.split_io import SPLITS, split_pattern
+from seqline.components.tasks.speech import features as audio_features
+from seqline.components.tasks.speech.data import load_audio, make_dataset
+from seqline.components.tasks.speech.text import error_rates
+from seqline.components.tasks.speech.codec import decode
+from seqline.components.tasks.speech.audio_io import write_wav
+from seqline.corpora.spoken_digits import generate, synthesize
+from seqline.pipeline import counters
+from seqline.pipeline.artifacts import Artifact
+from seqline.pipeline.config import load_config, validate_config
+from seqline.pipeline.runner import latest_execution, run_pipeline
+from seqline.serving import servables
 from tests.forecast_fixtures import run_executor
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -77,7 +77,7 @@ def corpus(tmp_path_factory):
     (root / "bad" / "clip.mp3").write_bytes(first)
     write_wav(str(root / "bad" / "long.wav"), np.full(16000 * 12, 0.1, np.float32), 16000)
     samples, _ = soundfile.read(root / rows[1]["path"], dtype="float32")
-    from components.tasks.audio_io import resample
+    from seqline.components.tasks.speech.audio_io import resample
     soundfile.write(root / "copy.flac", resample(samples, 16000, 22050), 22050)
     extra = [{"path": p, "transcript": "one two three", "speaker": rows[2]["speaker"], "duration": ""}
              for p in BAD]
@@ -147,7 +147,7 @@ def run(corpus):
     tmp, rows = corpus
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
     env["PYTHONPATH"] = ROOT
-    done = subprocess.run([sys.executable, "-m", "pipeline.cli", "run", "pipeline.yaml"], cwd=tmp,
+    done = subprocess.run([sys.executable, "-m", "seqline.pipeline.cli", "run", "pipeline.yaml"], cwd=tmp,
                           env=env, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     root = str(tmp / "output" / "pipeline")
@@ -265,7 +265,7 @@ def test_exported_model_transcribes_new_audio_in_a_fresh_process(run):
     meta = json.loads((exported / "assets.extra" / "seqline.json").read_text())
     assert meta["inputs"]["waveform"]["sample_rate"] == 16000 and meta["decoder"] == "beam_search"
     samples, rate = synthesize(shutil.which("espeak-ng"), "nine eight seven", "en-us+m3", 150, 50, 2)
-    from components.tasks.audio_io import resample
+    from seqline.components.tasks.speech.audio_io import resample
     new_wav = str(tmp / "new.wav")                  # not in the corpus: a new clip of a test voice
     write_wav(new_wav, resample(samples, rate, 16000), 16000)
     evaluation = Artifact.load(os.path.join(outputs["Evaluator"], "evaluation"))
@@ -279,12 +279,12 @@ def test_exported_model_transcribes_new_audio_in_a_fresh_process(run):
     assert all(isinstance(t, str) for t in served)
     assert served[1:] == [r["hypothesis"] for r in scored]   # serving decodes as the Evaluator did
     env = {**os.environ, "PYTHONPATH": ROOT}
-    cli = subprocess.run([sys.executable, "-m", "pipeline.cli", "transcribe",
+    cli = subprocess.run([sys.executable, "-m", "seqline.pipeline.cli", "transcribe",
                           str(tmp / "output" / "serving" / "digits_test"), new_wav],
                          env=env, capture_output=True, text=True, timeout=300)
     assert cli.returncode == 0, cli.stderr[-2000:]
     assert cli.stdout.splitlines()[-1] == served[0]
-    bad = subprocess.run([sys.executable, "-m", "pipeline.cli", "transcribe", str(exported),
+    bad = subprocess.run([sys.executable, "-m", "seqline.pipeline.cli", "transcribe", str(exported),
                           str(tmp / "corpus" / "bad" / "truncated.wav")],
                          env=env, capture_output=True, text=True, timeout=300)
     assert bad.returncode == 1 and "truncated.wav: corrupt WAV" in bad.stderr
@@ -293,8 +293,8 @@ def test_exported_model_transcribes_new_audio_in_a_fresh_process(run):
 def test_speech_variants_are_scored_on_the_test_clips_and_the_edge_network_takes_any_length(run):
     """Every variant gets CER/WER on the same clips in its own runtime; the edge network (frames
     of one clip, any length, builtin ops) matches the Keras model decoded the same way."""
-    from components.tasks.asr_compression import greedy_text, split_arrays
-    from models.ctc import load_ctc_model
+    from seqline.components.tasks.speech.compression import greedy_text, split_arrays
+    from seqline.models.ctc import load_ctc_model
 
     tmp, _, outputs, stdout = run
     root = str(tmp / "output" / "pipeline")

@@ -5,9 +5,9 @@ import os
 
 import pytest
 
-from components.tasks import csv_records as cr
-from pipeline.backtest import fold_splits, summary
-from pipeline.errors import ConfigError
+from seqline.components.tasks import csv_records as cr
+from seqline.pipeline.backtest import fold_splits, summary
+from seqline.pipeline.errors import ConfigError
 from tests.forecast_fixtures import forecast_config, msft_slice
 
 
@@ -51,8 +51,8 @@ def test_a_run_with_two_folds_scores_an_earlier_block_and_logs_both(tmp_path, ca
                                                                      monkeypatch):
     import mlflow
 
-    from pipeline.executions import latest_execution
-    from pipeline.runner import run_pipeline
+    from seqline.pipeline.executions import latest_execution
+    from seqline.pipeline.runner import run_pipeline
 
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlflow.db")
     monkeypatch.chdir(tmp_path)

@@ -9,10 +9,10 @@ import weakref
 import mlflow
 import pytest
 
-from pipeline import fingerprint
-from pipeline.artifacts import Artifact
-from pipeline.executions import latest_execution, read_record
-from pipeline.runner import run_pipeline
+from seqline.pipeline import fingerprint
+from seqline.pipeline.artifacts import Artifact
+from seqline.pipeline.executions import latest_execution, read_record
+from seqline.pipeline.runner import run_pipeline
 from tests.forecast_fixtures import forecast_config, msft_slice
 
 DATA_STAGES = ["ExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator"]
@@ -93,13 +93,13 @@ def test_code_version_covers_the_task_methods_and_modules_a_component_runs():
     files = {c: {os.path.relpath(p, fingerprint.ROOT) for p in fingerprint.code_files(f"components.{m}", "forecast")}
              for c, m in (("gen", "example_gen"), ("train", "trainer"), ("eval", "evaluator"),
                           ("stats", "statistics_gen"))}
-    assert {"components/tasks/timeseries_gen.py", "components/tasks/csv_records.py",
+    assert {"components/tasks/forecast/example_gen.py", "components/tasks/csv_records.py",
             "components/split_io.py"} <= files["gen"]
-    assert "components/tasks/forecast_evaluate.py" not in files["gen"]
+    assert "components/tasks/forecast/evaluate.py" not in files["gen"]
     assert {"components/training_state.py", "models/recurrent.py",
-            "components/tasks/forecast_data.py"} <= files["train"]
-    assert "components/tasks/forecast_transform.py" not in files["train"]
-    assert "components/tasks/forecast_evaluate.py" in files["eval"]
+            "components/tasks/forecast/data.py"} <= files["train"]
+    assert "components/tasks/forecast/transform.py" not in files["train"]
+    assert "components/tasks/forecast/evaluate.py" in files["eval"]
     assert "components/data_stats.py" in files["stats"] and not any("tasks/forecast" in f for f in files["stats"])
     versions = {fingerprint.code_version(f"components.{m}", "forecast")
                 for m in ("example_gen", "transform", "trainer", "evaluator", "pusher")}

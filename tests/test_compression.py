@@ -7,14 +7,14 @@ import keras
 import numpy as np
 import pytest
 
-from components import compressor, evaluator, example_gen, pusher, trainer, transform
-from components.compression import tflite_export
-from components.compression.keras_twin import TwinError, build_twin, twin_of
-from components.compression.runtimes import LiteRTRunner
-from models import build_model
-from pipeline import counters
-from pipeline.artifacts import Artifact
-from pipeline.component import Context
+from seqline.components import compressor, evaluator, example_gen, pusher, trainer, transform
+from seqline.components.compression import tflite_export
+from seqline.components.compression.keras_twin import TwinError, build_twin, twin_of
+from seqline.components.compression.runtimes import LiteRTRunner
+from seqline.models import build_model
+from seqline.pipeline import counters
+from seqline.pipeline.artifacts import Artifact
+from seqline.pipeline.component import Context
 from tests.forecast_fixtures import forecast_config, msft_slice, run_executor
 
 SMALL = ["float16", "tflite_int8", "tflite_pruned_int8"]
@@ -218,7 +218,7 @@ def test_litert_scores_every_row_of_an_lstm_as_a_new_sequence(tmp_path):
 def test_a_masked_transformer_classifier_variant_saves_and_loads_as_itself(tmp_path, mode):
     """The Transformer block passes its dtype policy to its sub-layers and records which ones are
     quantized, so the gpu variants survive the .keras file the export reads."""
-    from components.compression import serving_variants
+    from seqline.components.compression import serving_variants
 
     keras.utils.set_random_seed(6)
     model = build_model({"type": "transformer", "units": 8, "layers": 1, "heads": 2, "ff_units": 16,

@@ -4,10 +4,10 @@ import math
 
 import pytest
 
-from components.compression.catalog import VARIANTS, variants_for
-from components.compression.report import format_table
-from components.compression.selection import Budget, select
-from pipeline.errors import ConfigError
+from seqline.components.compression.catalog import VARIANTS, variants_for
+from seqline.components.compression.report import format_table
+from seqline.components.compression.selection import Budget, select
+from seqline.pipeline.errors import ConfigError
 from tests.forecast_fixtures import forecast_config, msft_slice
 
 MAE = Budget("mae", higher_is_better=False, max_relative_loss=0.03)

@@ -9,8 +9,8 @@ import sys
 import pytest
 import yaml
 
-from pipeline.config import load_config, validate_config
-from pipeline.errors import ConfigError
+from seqline.pipeline.config import load_config, validate_config
+from seqline.pipeline.errors import ConfigError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXAMPLE = os.path.join(ROOT, "examples", "stock_forecast", "pipeline.yaml")
@@ -324,7 +324,7 @@ def test_cli_config_error_is_one_line_exit_2(folder, case):
     build, expected = CLI_CASES[case]
     path = build(folder)
     env = dict(os.environ, PYTHONPATH=ROOT, MLFLOW_TRACKING_URI=f"sqlite:///{folder}/mlflow.db")
-    proc = subprocess.run([sys.executable, "-m", "pipeline.cli", "run", str(path)],
+    proc = subprocess.run([sys.executable, "-m", "seqline.pipeline.cli", "run", str(path)],
                           cwd=str(folder), env=env, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2, proc.stderr
     assert "Traceback" not in proc.stderr

@@ -14,11 +14,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
-from pipeline.config import Field, Section, _validate, check_value, schema, validate_config
-from pipeline.config_reference import reference_markdown
-from pipeline.config_schema import config_schema
-from pipeline.errors import ConfigError
-from pipeline.yaml_loader import load_file
+from seqline.pipeline.config_fields import Field, Section, check_value
+from seqline.pipeline.config import _validate, schema, validate_config
+from seqline.pipeline.config_reference import reference_markdown
+from seqline.pipeline.config_schema import config_schema
+from seqline.pipeline.errors import ConfigError
+from seqline.pipeline.yaml_loader import load_file
 from tests.forecast_fixtures import ROOT
 
 EXAMPLES = sorted(glob.glob(os.path.join(ROOT, "examples", "*", "pipeline.yaml")))

@@ -6,8 +6,8 @@ from datetime import datetime, timezone
 
 import pytest
 
-from components.tasks import csv_records as cr
-from components.tasks.csv_records import Record, Rejected, RowSpec
+from seqline.components.tasks import csv_records as cr
+from seqline.components.tasks.csv_records import Record, Rejected, RowSpec
 
 SPEC = RowSpec("Date", ("Close", "Volume"))
 US = 10**6                    # Record.timestamp counts microseconds since 1970-01-01 UTC

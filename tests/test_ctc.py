@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 from keras import ops
 
-from components.tasks.asr_text import ctc_steps, edit_distance, encode_labels, error_rates
-from models.ctc import CTCLoss, CTCOutput, FrameMask, build_ctc_model, ctc_decode
+from seqline.components.tasks.speech.text import (ctc_steps, edit_distance, encode_labels,
+                                                  error_rates)
+from seqline.models.ctc import CTCLoss, CTCOutput, FrameMask, build_ctc_model, ctc_decode
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -80,7 +81,7 @@ def test_labels_and_error_rates():
 JAX_SCRIPT = r"""
 import sys, numpy as np, keras
 assert keras.backend.backend() == "jax", keras.backend.backend()
-from models.ctc import CTCLoss, build_ctc_model, ctc_decode
+from seqline.models.ctc import CTCLoss, build_ctc_model, ctc_decode
 rng = np.random.default_rng(0)
 # each label is "spoken" as 4 frames of its one-hot pattern plus noise
 labels = rng.integers(1, 4, (64, 3))

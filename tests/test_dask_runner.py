@@ -8,10 +8,10 @@ import os
 
 import distributed
 
-from components import example_gen, statistics_gen, transform
-from components.split_io import split_files
-from components.tfrecord_data import batched_examples
-from pipeline.component import Context
+from seqline.components import example_gen, statistics_gen, transform
+from seqline.components.split_io import split_files
+from seqline.components.tfrecord_data import batched_examples
+from seqline.pipeline.component import Context
 from tests.forecast_fixtures import ROOT, forecast_config, run_executor
 
 ECG = os.path.join(ROOT, "examples", "sensor_forecast", "data", "ecg_360hz.csv")

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from tensorflow.core.example import example_pb2
 
-from components import data_schema, data_stats, example_gen, statistics_gen
-from pipeline.errors import ConfigError
+from seqline.components import data_schema, data_stats, example_gen, statistics_gen
+from seqline.pipeline.errors import ConfigError
 from tests.forecast_fixtures import forecast_config, msft_slice, run_executor
 
 
@@ -219,9 +219,9 @@ def test_classification_records_are_validated_per_column_with_their_labels(tmp_p
 def test_a_schema_file_listing_no_feature_is_inferred_again(msft_stats, tmp_path):
     """A schema written when this task's statistics had no features checks nothing: SchemaGen
     infers it again (and keeps a file that lists features as it is)."""
-    from components import schema_gen
-    from pipeline.artifacts import Artifact
-    from pipeline.component import Context
+    from seqline.components import schema_gen
+    from seqline.pipeline.artifacts import Artifact
+    from seqline.pipeline.component import Context
 
     _, _, statistics = msft_stats
     path = tmp_path / "schema.yaml"

@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 import yaml
 
-from components.split_io import split_pattern
-from components.tasks import forecast_math as fm
-from components.tasks.forecast_data import load_arrays
-from pipeline.artifacts import Artifact
-from pipeline.config import load_config
-from pipeline.dag import DEFAULT_STAGES as STAGES
-from pipeline.runner import latest_execution, run_pipeline
+from seqline.components.split_io import split_pattern
+from seqline.components.tasks.forecast import numerics as fm
+from seqline.components.tasks.forecast.data import load_arrays
+from seqline.pipeline.artifacts import Artifact
+from seqline.pipeline.config import load_config
+from seqline.pipeline.dag import DEFAULT_STAGES as STAGES
+from seqline.pipeline.runner import latest_execution, run_pipeline
 from tests.forecast_fixtures import run_example_cli
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -203,7 +203,7 @@ def test_seqline_compress_reruns_only_the_compressor_and_the_pusher(run):
     recompress.write_text(yaml.safe_dump(cfg))
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
     env["PYTHONPATH"] = ROOT
-    done = subprocess.run([sys.executable, "-m", "pipeline.cli", "compress", str(recompress)],
+    done = subprocess.run([sys.executable, "-m", "seqline.pipeline.cli", "compress", str(recompress)],
                           cwd=tmp, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "[1/2] Compressor" in done.stdout and "[2/2] Pusher" in done.stdout

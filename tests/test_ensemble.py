@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from components import ensemble, evaluator, example_gen, trainer, transform
-from components.split_io import split_pattern
-from components.tasks import forecast_math as fm
-from components.tasks import get_task
-from components.tasks.forecast_data import load_arrays
-from pipeline.component import Context
-from pipeline.errors import ConfigError
+from seqline.components import ensemble, evaluator, example_gen, trainer, transform
+from seqline.components.split_io import split_pattern
+from seqline.components.tasks.forecast import numerics as fm
+from seqline.components.tasks import get_task
+from seqline.components.tasks.forecast.data import load_arrays
+from seqline.pipeline.component import Context
+from seqline.pipeline.errors import ConfigError
 from tests.forecast_fixtures import forecast_config, msft_slice, run_executor
 
 MEMBERS = ["lstm", {"type": "gru", "units": 4}, "transformer"]

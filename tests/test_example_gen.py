@@ -18,15 +18,16 @@ import yaml
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from components.tasks import csv_records as cr
-from components import example_gen
-from components.split_io import SPLITS, split_pattern
-from components.tasks import csv_beam, timeseries_gen
-from components.tasks.timeseries_codec import decode
-from pipeline.artifacts import Artifact
-from pipeline.component import Context
-from pipeline.config import load_config, validate_config
-from pipeline.errors import ConfigError, DataError
+from seqline.components.tasks import csv_records as cr
+from seqline.components import example_gen
+from seqline.components.split_io import SPLITS, split_pattern
+from seqline.components.tasks import csv_beam
+from seqline.components.tasks.forecast import example_gen as timeseries_gen
+from seqline.components.tasks.forecast.codec import decode
+from seqline.pipeline.artifacts import Artifact
+from seqline.pipeline.component import Context
+from seqline.pipeline.config import load_config, validate_config
+from seqline.pipeline.errors import ConfigError, DataError
 from tests.sequence_fixtures import write_csv
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -344,7 +345,7 @@ def test_too_many_bad_rows_is_a_data_error(msft, tmp_path):
 
 
 def test_too_many_bad_rows_in_runner_keeps_failed_outputs(msft, tmp_path, monkeypatch, capsys):
-    from pipeline.runner import latest_execution, run_pipeline
+    from seqline.pipeline.runner import latest_execution, run_pipeline
 
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlflow.db")
     monkeypatch.chdir(tmp_path)
@@ -371,8 +372,8 @@ def test_too_many_bad_rows_in_runner_keeps_failed_outputs(msft, tmp_path, monkey
 
 
 def test_a_data_file_that_is_not_utf8_is_named_with_its_row(tmp_path):
-    from components.tasks.csv_records import read_rows
-    from pipeline.errors import DataError
+    from seqline.components.tasks.csv_records import read_rows
+    from seqline.pipeline.errors import DataError
 
     path = tmp_path / "latin1.csv"
     path.write_bytes("Date,Close\n2020-01-01,1.0\n2020-01-02,2.0\n".encode() + "2020-01-03,caf\xe9\n".encode("latin-1"))
@@ -421,7 +422,7 @@ def test_a_bad_byte_mid_file_stops_the_cli_with_one_line_and_no_traceback(msft, 
            "evaluation": {"seasonal_period": 1}}   # not inferred: the config check reads no row
     (tmp_path / "p.yaml").write_text(yaml.safe_dump(cfg), encoding="utf-8")
     env = dict(os.environ, PYTHONPATH=ROOT, MLFLOW_TRACKING_URI=f"sqlite:///{tmp_path}/m.db")
-    done = subprocess.run([sys.executable, "-m", "pipeline.cli", "run", "p.yaml", "--until",
+    done = subprocess.run([sys.executable, "-m", "seqline.pipeline.cli", "run", "p.yaml", "--until",
                            "ExampleGen"], cwd=tmp_path, env=env, capture_output=True, text=True,
                           timeout=300)
     assert done.returncode == 3

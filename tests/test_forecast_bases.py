@@ -3,9 +3,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from components.tasks import forecast_graph
-from components.tasks import forecast_math as fm
-from components.tasks.forecast_transform import ForecastMomentsFn, base_errors, choose_base
+from seqline.components.tasks.forecast import graph as forecast_graph
+from seqline.components.tasks.forecast import numerics as fm
+from seqline.components.tasks.forecast.transform import ForecastMomentsFn, base_errors, choose_base
 
 L, H, M = 36, 12, 12
 

@@ -2,7 +2,7 @@
 only when the config asks."""
 from hypothesis import given, settings, strategies as st
 
-from components.tasks.forecast_evaluate import TIE, bless, reference_line, verdict
+from seqline.components.tasks.forecast.evaluate import TIE, bless, reference_line, verdict
 
 RULES = {"max_mase": None, "max_ratio_to_best_baseline": 1.0, "max_ratio_to_naive": None,
          "max_regression_vs_champion": None, "must_beat_reference": False}

@@ -4,8 +4,8 @@ import datetime as dt
 import numpy as np
 from hypothesis import given, settings, strategies as st
 
-from components.tasks.csv_records import Record
-from components.tasks.forecast_checks import series_facts, warnings
+from seqline.components.tasks.csv_records import Record
+from seqline.components.tasks.forecast.checks import series_facts, warnings
 from tests.forecast_fixtures import MSFT
 
 START = dt.datetime(2020, 1, 6, tzinfo=dt.timezone.utc)     # a Monday

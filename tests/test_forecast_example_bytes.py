@@ -10,8 +10,8 @@ import os
 import pytest
 import yaml
 
-from components import example_gen
-from pipeline.config import validate_config
+from seqline.components import example_gen
+from seqline.pipeline.config import validate_config
 from tests.forecast_fixtures import ROOT, run_executor
 
 EXAMPLE = os.path.join(ROOT, "examples", "sensor_forecast")

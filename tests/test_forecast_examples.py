@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from pipeline.runner import latest_execution
+from seqline.pipeline.runner import latest_execution
 from tests.forecast_fixtures import run_example_cli
 
 

@@ -10,12 +10,12 @@ import pytest
 import tensorflow as tf
 from keras import ops
 
-from components.tasks import forecast_graph
-from components.tasks import forecast_intervals as fi
-from components.tasks import forecast_math as fm
-from models.quantile_loss import PinballLoss
-from pipeline.errors import ConfigError
-from pipeline.runner import latest_execution
+from seqline.components.tasks.forecast import graph as forecast_graph
+from seqline.components.tasks.forecast import intervals as fi
+from seqline.components.tasks.forecast import numerics as fm
+from seqline.models.quantile_loss import PinballLoss
+from seqline.pipeline.errors import ConfigError
+from seqline.pipeline.runner import latest_execution
 from tests.forecast_fixtures import forecast_config, msft_slice, run_example_cli
 
 LEVELS = [0.1, 0.5, 0.9]

@@ -5,8 +5,9 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from components.tasks.forecast_reference import auto_ets, seasonal_indices
-from components.tasks.forecast_season import CALENDAR, infer_seasonal_period, period_for_steps
+from seqline.components.tasks.forecast.reference import auto_ets, seasonal_indices
+from seqline.components.tasks.forecast.season import (CALENDAR, infer_seasonal_period,
+                                                      period_for_steps)
 from tests.forecast_fixtures import MSFT, ROOT
 
 EXAMPLES = f"{ROOT}/examples"

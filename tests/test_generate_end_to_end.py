@@ -10,12 +10,12 @@ import keras
 import pytest
 import tensorflow as tf
 
-from components import evaluator
-from components.split_io import split_pattern
-from components.tasks.generate_export import GenerateServer, start_id
-from components.tasks.text_data import load_arrays
-from pipeline import counters
-from pipeline.runner import run_pipeline
+from seqline.components import evaluator
+from seqline.components.split_io import split_pattern
+from seqline.components.tasks.text.export import GenerateServer, start_id
+from seqline.components.tasks.text.data import load_arrays
+from seqline.pipeline import counters
+from seqline.pipeline.runner import run_pipeline
 from tests.forecast_fixtures import run_executor
 from tests.test_generate_text import corpus_head, generate_config
 
@@ -103,7 +103,7 @@ def test_exported_model_in_a_fresh_process_generates_and_scores(run):
 
 
 def test_cli_generates_text_and_rejects_bad_arguments(run, capsys):
-    from pipeline.cli import main
+    from seqline.pipeline.cli import main
 
     tmp, cfg, result, _ = run
     model_dir = os.path.join(cfg["pusher"]["serving_dir"], cfg["pusher"]["model_name"])

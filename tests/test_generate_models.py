@@ -8,7 +8,7 @@ import keras
 import numpy as np
 import pytest
 
-from models import ARCHITECTURES, build_language_model
+from seqline.models import ARCHITECTURES, build_language_model
 from tests.test_generate_text import CORPUS
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -31,8 +31,8 @@ def test_next_char_probabilities_never_look_ahead(kind):
 JAX_SCRIPT = r"""
 import collections, os, sys, numpy as np, keras
 assert keras.backend.backend() == "jax", keras.backend.backend()
-from components.tasks import text_math as tm
-from models import build_language_model
+from seqline.components.tasks.text import numerics as tm
+from seqline.models import build_language_model
 text = open(sys.argv[2], encoding="utf-8").read(15000)
 index = tm.char_index(tm.build_vocab(collections.Counter(text)))
 ids = tm.encode(text, index)

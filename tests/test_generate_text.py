@@ -12,15 +12,15 @@ import tensorflow as tf
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from components import example_gen, transform
-from components.split_io import split_pattern
-from components.tasks import text_graph
-from components.tasks import text_math as tm
-from components.tasks.text_data import load_arrays
-from components.tasks.text_gen import ReadText, TextLine, decode_line, encode_line
-from components.tasks.text_transform import encode_windows, fit_params
-from pipeline.config import validate_config
-from pipeline.errors import ConfigError, DataError
+from seqline.components import example_gen, transform
+from seqline.components.split_io import split_pattern
+from seqline.components.tasks.text import graph as text_graph
+from seqline.components.tasks.text import numerics as tm
+from seqline.components.tasks.text.data import load_arrays
+from seqline.components.tasks.text.example_gen import ReadText, TextLine, decode_line, encode_line
+from seqline.components.tasks.text.transform import encode_windows, fit_params
+from seqline.pipeline.config import validate_config
+from seqline.pipeline.errors import ConfigError, DataError
 from tests.forecast_fixtures import run_executor
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -156,7 +156,7 @@ def test_too_many_bad_lines_stop_the_run(tmp_path):
 
 
 def test_the_example_config_is_valid():
-    from pipeline.config import load_config
+    from seqline.pipeline.config import load_config
 
     cfg = load_config(os.path.join(ROOT, "examples", "char_generate", "pipeline.yaml"))
     assert cfg["task"] == "generate" and os.path.samefile(cfg["data"]["path"], CORPUS)

@@ -10,9 +10,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from components.tasks import csv_records as cr
-from pipeline.config import load_config
-from pipeline.errors import ConfigError, DataError
+from seqline.components.tasks import csv_records as cr
+from seqline.pipeline.config import load_config
+from seqline.pipeline.errors import ConfigError, DataError
 
 FUZZ = settings(max_examples=150, deadline=None, derandomize=True,
                 suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -106,7 +106,7 @@ def test_any_config_file_is_valid_or_one_config_error(tmp_path_factory, document
 
 
 def _dotted_keys(section, prefix="") -> list:
-    from pipeline.config import Section
+    from seqline.pipeline.config_fields import Section
 
     keys = []
     for name, spec in section.fields.items():
@@ -125,7 +125,7 @@ def valid_folder(tmp_path_factory):
 
 
 @FUZZ
-@given(st.sampled_from(_dotted_keys(__import__("pipeline.config", fromlist=["schema"])
+@given(st.sampled_from(_dotted_keys(__import__("seqline.pipeline.config", fromlist=["schema"])
                                     .schema("forecast"))), yaml_values)
 def test_any_value_under_any_key_is_accepted_or_one_config_error(valid_folder, key, value):
     import yaml

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from rich.console import Console
 
-from pipeline import logs
+from seqline.pipeline import logs
 from tests.forecast_fixtures import ROOT
 
 STOCK = os.path.join(ROOT, "examples", "stock_forecast", "pipeline.yaml")
@@ -58,7 +58,7 @@ def test_quiet_hides_info_but_not_errors(tmp_path, where):
 
 
 def test_a_command_run_in_process_leaves_logging_as_it_found_it(capsys):
-    from pipeline.cli import main
+    from seqline.pipeline.cli import main
 
     logger = logging.getLogger("seqline")
     before = logger.handlers[:], logger.level, logger.propagate
@@ -79,7 +79,7 @@ def test_messages_are_prefixed_by_level_and_not_wrapped(rendered):
 def test_the_converter_noise_reaches_neither_stdout_nor_stderr(capfd, caplog):
     import keras
 
-    from components.compression import tflite_export
+    from seqline.components.compression import tflite_export
 
     inputs = keras.Input((8, 2))
     model = keras.Model(inputs, keras.layers.Dense(1)(keras.layers.Flatten()(inputs)))

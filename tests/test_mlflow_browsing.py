@@ -16,7 +16,7 @@ import urllib.request
 
 import pytest
 
-from pipeline.dag import DEFAULT_STAGES as STAGES
+from seqline.pipeline.dag import DEFAULT_STAGES as STAGES
 
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                   "--no-first-run", "--disable-component-update", "--disable-sync"]
@@ -143,7 +143,7 @@ def test_seqline_ui_stops_its_server_and_workers_on_sigterm(finished_run):
     port = free_port()
     env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                MLFLOW_TRACKING_URI=finished_run.tracking_uri)
-    proc = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "ui", "--port", str(port)],
+    proc = subprocess.Popen([sys.executable, "-m", "seqline.pipeline.cli", "ui", "--port", str(port)],
                             cwd=finished_run.tmp, env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     deadline = time.time() + 180
@@ -172,7 +172,7 @@ def test_the_experiment_page_opens_on_the_runs_not_the_genai_overview(server, fi
     experiment = api(server, "experiments/get-by-name", experiment_name="msft_test")["experiment"]
     kinds = {t["key"]: t["value"] for t in experiment.get("tags", [])}
     assert kinds["mlflow.experimentKind"] == "custom_model_development"
-    from pipeline import tracking
+    from seqline.pipeline import tracking
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("MLFLOW_TRACKING_URI", finished_run.tracking_uri)
@@ -183,7 +183,7 @@ def test_the_experiment_page_opens_on_the_runs_not_the_genai_overview(server, fi
 
 
 def test_seqline_ui_starts_at_the_experiment_of_the_config_or_the_newest_run(server, finished_run):
-    from pipeline import tracking
+    from seqline.pipeline import tracking
 
     experiment = api(server, "experiments/get-by-name", experiment_name="msft_test")["experiment"]
     with pytest.MonkeyPatch.context() as mp:

@@ -7,9 +7,9 @@ import keras
 import numpy as np
 import pytest
 
-from models import ARCHITECTURES, build_model
-from models.positional_encoding import PositionalEncoding
-from models.transformer import transformer_encoder
+from seqline.models import ARCHITECTURES, build_model
+from seqline.models.positional_encoding import PositionalEncoding
+from seqline.models.transformer import transformer_encoder
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CFG = {"units": 8, "layers": 2, "dropout": 0.1, "heads": 2, "ff_units": 16}
@@ -57,7 +57,7 @@ def test_positional_encoding_matches_the_formula():
 JAX_SCRIPT = r"""
 import os, sys, numpy as np, keras
 assert keras.backend.backend() == "jax", keras.backend.backend()
-from models import ARCHITECTURES, build_model
+from seqline.models import ARCHITECTURES, build_model
 rng = np.random.default_rng(0)
 x, y = rng.normal(size=(64, 12, 3)).astype("float32"), rng.normal(size=(64, 2)).astype("float32")
 for kind in ARCHITECTURES:

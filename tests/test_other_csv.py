@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from pipeline.config import load_config
-from pipeline.runner import run_pipeline
+from seqline.pipeline.config import load_config
+from seqline.pipeline.runner import run_pipeline
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIG = os.path.join(ROOT, "examples", "sensor_forecast", "pipeline.yaml")
@@ -38,6 +38,6 @@ def test_a_missing_series_column_is_a_config_error(tmp_path):
     bad = tmp_path / "pipeline.yaml"
     bad.write_text(open(CONFIG).read().replace("series_id_column: recording", "series_id_column: lead")
                    .replace("path: data/", f"path: {os.path.dirname(CONFIG)}/data/"))
-    from pipeline.errors import ConfigError
+    from seqline.pipeline.errors import ConfigError
     with pytest.raises(ConfigError, match="data.series_id_column: column 'lead' not in"):
         load_config(str(bad))

@@ -2,7 +2,7 @@
 import io
 import time
 
-from pipeline import counters, progress
+from seqline.pipeline import counters, progress
 
 
 def test_counted_adds_in_blocks_and_at_the_end():
@@ -37,7 +37,7 @@ def test_predictions_are_counted_batch_by_batch_as_the_rows_scored():
     import keras
     import numpy as np
 
-    from components import counted_predict
+    from seqline.components import counted_predict
 
     model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
     x = np.random.default_rng(0).normal(size=(2500, 3)).astype("float32")
@@ -86,14 +86,14 @@ def test_a_run_off_a_terminal_prints_the_counts_of_its_data_stages(tmp_path):
     (tmp_path / "p.yaml").write_text(yaml.safe_dump(cfg), encoding="utf-8")
     env = dict(os.environ, PYTHONPATH=ROOT, SEQLINE_PROGRESS_SECONDS="0.1",
                MLFLOW_TRACKING_URI=f"sqlite:///{tmp_path}/mlflow.db")
-    done = subprocess.run([sys.executable, "-m", "pipeline.cli", "run", "p.yaml", "--until",
+    done = subprocess.run([sys.executable, "-m", "seqline.pipeline.cli", "run", "p.yaml", "--until",
                            "StatisticsGen"], cwd=tmp_path, env=env, capture_output=True,
                           text=True, timeout=300)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     lines = [line.strip() for line in done.stdout.splitlines()]
     assert any(l.startswith("ExampleGen: ") and " rows read (" in l for l in lines), done.stdout
     assert any(l.startswith("StatisticsGen: ") and " records read (" in l for l in lines)
-    quiet = subprocess.run([sys.executable, "-m", "pipeline.cli", "run", "p.yaml", "--until",
+    quiet = subprocess.run([sys.executable, "-m", "seqline.pipeline.cli", "run", "p.yaml", "--until",
                             "StatisticsGen", "--no-cache", "--quiet"], cwd=tmp_path, env=env,
                            capture_output=True, text=True, timeout=300)
     assert quiet.returncode == 0 and "rows read" not in quiet.stdout

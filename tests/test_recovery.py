@@ -18,11 +18,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from components.split_io import split_pattern
-from components.tasks.forecast_data import load_arrays
-from pipeline.dag import DEFAULT_STAGES as STAGES
-from pipeline.executions import EXECUTION_FILE, latest_execution
-from pipeline.lock import LOCK_FILE, pipeline_lock
+from seqline.components.split_io import split_pattern
+from seqline.components.tasks.forecast.data import load_arrays
+from seqline.pipeline.dag import DEFAULT_STAGES as STAGES
+from seqline.pipeline.executions import EXECUTION_FILE, latest_execution
+from seqline.pipeline.lock import LOCK_FILE, pipeline_lock
 from tests.forecast_fixtures import ROOT, pipeline_yaml
 
 EPOCHS = 6    # as in the shared finished_run
@@ -34,7 +34,7 @@ class Cli:
     def __init__(self, folder, config, *args):
         env = dict(os.environ, PYTHONPATH=ROOT, PYTHONUNBUFFERED="1",
                    MLFLOW_TRACKING_URI=f"sqlite:///{folder}/mlflow.db")
-        self.proc = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "run", config, *args],
+        self.proc = subprocess.Popen([sys.executable, "-m", "seqline.pipeline.cli", "run", config, *args],
                                      cwd=folder, env=env, stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT, text=True)
         self.lines, self._queue = [], queue.Queue()
@@ -195,7 +195,7 @@ def test_sigkill_during_transform_and_training_then_a_normal_run_ends_in_the_sam
 
 
 def test_the_pusher_removes_temporaries_of_dead_processes_only(tmp_path):
-    from components.pusher import remove_dead_temporaries
+    from seqline.components.pusher import remove_dead_temporaries
 
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
     gone.wait()

@@ -14,7 +14,7 @@ import keras
 import numpy as np
 import yaml
 
-from pipeline.runner import run_pipeline
+from seqline.pipeline.runner import run_pipeline
 from tests.forecast_fixtures import ROOT
 
 BEAM_STAGES = {("ExampleGen", "examples"), ("ExampleGen", "quarantine"),
@@ -60,7 +60,9 @@ def free_port() -> int:
 ENCODE_EVERY_KIND = """
 import hashlib
 import numpy as np
-from components.tasks import audio_codec, sequence_codec, text_gen
+from seqline.components.tasks.speech import codec as audio_codec
+from seqline.components.tasks.sequence import codec as sequence_codec
+from seqline.components.tasks.text import example_gen as text_gen
 seq = sequence_codec.Sequence("s1", np.arange(6.0).reshape(3, 2), ["a", "b", "a"], file="f.csv")
 clip = audio_codec.Clip(np.zeros(160, np.float32), 16000, "one two", "spk", "c.wav")
 line = text_gen.TextLine("t.txt", 1, 0, "hello")
@@ -92,7 +94,7 @@ def test_two_workers_on_loopback_train_the_same_model(finished_run, tmp_path):
         env = dict(os.environ, PYTHONPATH=ROOT, MLFLOW_TRACKING_URI=f"sqlite:///{tmp_path}/mlflow.db",
                    TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}}))
         procs.append(subprocess.Popen(
-            [sys.executable, "-m", "pipeline.cli", "run", str(config), "--from", "Trainer",
+            [sys.executable, "-m", "seqline.pipeline.cli", "run", str(config), "--from", "Trainer",
              "--until", "Trainer"], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT, text=True))
     outputs = [p.communicate(timeout=400)[0] for p in procs]

@@ -7,14 +7,14 @@ import os
 import numpy as np
 import pytest
 
-from components import compressor, evaluator, example_gen, pusher, trainer, transform
-from components.compression.keras_twin import check_rows
-from components.compression.runtimes import LiteRTRunner
-from components.split_io import split_pattern
-from components.tasks.sequence_data import load_arrays
-from models import load_model
-from pipeline import counters
-from pipeline.component import Context
+from seqline.components import compressor, evaluator, example_gen, pusher, trainer, transform
+from seqline.components.compression.keras_twin import check_rows
+from seqline.components.compression.runtimes import LiteRTRunner
+from seqline.components.split_io import split_pattern
+from seqline.components.tasks.sequence.data import load_arrays
+from seqline.models import load_model
+from seqline.pipeline import counters
+from seqline.pipeline.component import Context
 from tests.forecast_fixtures import run_executor
 from tests.sequence_fixtures import (ECG, classify_config, label_config, motions_slice,
                                      read_rows, write_csv)

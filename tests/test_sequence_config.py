@@ -8,8 +8,8 @@ import sys
 
 import pytest
 
-from pipeline.config import load_config, validate_config
-from pipeline.errors import ConfigError
+from seqline.pipeline.config import load_config, validate_config
+from seqline.pipeline.errors import ConfigError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CSV = "id,t,a,b,label,part\ns1,0,1,2,x,train\ns1,1,1,2,x,train\n"
@@ -81,7 +81,7 @@ def test_config_errors_name_the_key(folder, raw, expected):
 def test_cli_config_error_is_one_line_exit_2(folder):
     (folder / "pipeline.yaml").write_text(
         "name: c\ntask: label\ndata: {path: data.csv, feature_columns: [a], label_column: y}\n")
-    done = subprocess.run([sys.executable, "-m", "pipeline.cli", "run", "pipeline.yaml"],
+    done = subprocess.run([sys.executable, "-m", "seqline.pipeline.cli", "run", "pipeline.yaml"],
                           cwd=folder, env={**os.environ, "PYTHONPATH": ROOT},
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 2

@@ -13,15 +13,15 @@ import tensorflow as tf
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from components import example_gen, transform
-from components.split_io import SPLITS, split_pattern
-from components.tasks import labeled_csv as lc
-from components.tasks import sequence_math as sm
-from components.tasks.csv_beam import ParseRows
-from components.tasks.sequence_codec import decode
-from components.tasks.sequence_data import load_arrays
-from components.tasks.sequence_gen import check_group, position_pieces
-from pipeline.errors import DataError
+from seqline.components import example_gen, transform
+from seqline.components.split_io import SPLITS, split_pattern
+from seqline.components.tasks.sequence import labeled_csv as lc
+from seqline.components.tasks.sequence import numerics as sm
+from seqline.components.tasks.csv_beam import ParseRows
+from seqline.components.tasks.sequence.codec import decode
+from seqline.components.tasks.sequence.data import load_arrays
+from seqline.components.tasks.sequence.example_gen import check_group, position_pieces
+from seqline.pipeline.errors import DataError
 from tests.forecast_fixtures import run_executor
 from tests.sequence_fixtures import (ECG, classify_config, label_config, motions_slice,
                                      read_rows, write_csv)

@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 import yaml
 
-from components.split_io import split_pattern
-from components.tasks.sequence_data import load_arrays
-from components.tasks.sequence_evaluate import stitch_pieces
-from pipeline.artifacts import Artifact
-from pipeline.config import load_config
-from models import load_model
-from pipeline.runner import latest_execution, run_pipeline
+from seqline.components.split_io import split_pattern
+from seqline.components.tasks.sequence.data import load_arrays
+from seqline.components.tasks.sequence.evaluate import stitch_pieces
+from seqline.pipeline.artifacts import Artifact
+from seqline.pipeline.config import load_config
+from seqline.models import load_model
+from seqline.pipeline.runner import latest_execution, run_pipeline
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXAMPLES = os.path.join(ROOT, "examples")
@@ -63,7 +63,7 @@ def cli_run(tmp, *args) -> str:
     """``seqline run ARGS`` in a fresh process in ``tmp`` with the default MLflow store."""
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
     env["PYTHONPATH"] = ROOT
-    done = subprocess.run([sys.executable, "-m", "pipeline.cli", "run", *args], cwd=tmp, env=env,
+    done = subprocess.run([sys.executable, "-m", "seqline.pipeline.cli", "run", *args], cwd=tmp, env=env,
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     return done.stdout

@@ -9,12 +9,11 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from components.split_io import SPLITS
-from components.tasks import csv_records as cr
-from components.tasks import labeled_csv as lc
-from components.tasks import sequence_math as sm
-from components.tasks.classification_metrics import (bless, classification_report,
-                                                     majority_label)
+from seqline.components.split_io import SPLITS
+from seqline.components.tasks import csv_records as cr
+from seqline.components.tasks.sequence import labeled_csv as lc
+from seqline.components.tasks.sequence import numerics as sm
+from seqline.components.tasks.sequence.metrics import bless, classification_report, majority_label
 
 SPEC = lc.LabeledSpec(("a", "b"), "label", "sid", "t")
 
@@ -271,7 +270,7 @@ def test_macro_f1_averages_the_train_classes_for_model_and_baseline_alike():
     assert model["macro_f1"] == pytest.approx((6 / 7 + 0.0) / 2)
     assert classification_report(["a", "new"], ["a", "a"], ["a", "b"])["macro_f1"] == \
         pytest.approx((2 / 3 + 0.0) / 2)              # "new" reported, not averaged
-    from components.tasks.sequence_evaluate import absent_classes_line
+    from seqline.components.tasks.sequence.evaluate import absent_classes_line
 
     assert absent_classes_line(model, ["a", "b"]).startswith(
         "WARNING: the test split has no 'b' (present in train): F1 is 0 there")

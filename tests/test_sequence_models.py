@@ -8,7 +8,7 @@ import keras
 import numpy as np
 import pytest
 
-from models import ARCHITECTURES, build_model
+from seqline.models import ARCHITECTURES, build_model
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CFG = {"units": 8, "layers": 2, "dropout": 0.1, "heads": 2, "ff_units": 16}
@@ -76,7 +76,7 @@ def test_the_heads_need_two_classes():
 JAX_SCRIPT = r"""
 import os, sys, numpy as np, keras
 assert keras.backend.backend() == "jax", keras.backend.backend()
-from models import ARCHITECTURES, build_model
+from seqline.models import ARCHITECTURES, build_model
 rng = np.random.default_rng(0)
 lengths = rng.integers(5, 16, size=48)
 x = np.zeros((48, 16, 3), "float32")

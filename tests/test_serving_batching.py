@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from pipeline.serving import servables
-from pipeline.serving.batching import Batcher, BatchOptions
+from seqline.serving import servables
+from seqline.serving.batching import Batcher, BatchOptions
 from tests.serving_helpers import MODEL, call, msft_windows, python_forecast, serving_thread
 
 WAIT = 60     # seconds any wait below may take before the test fails (a hang, not a slowness)

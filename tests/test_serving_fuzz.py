@@ -4,9 +4,9 @@ import json
 import numpy as np
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from pipeline.serving.errors import RequestError
-from pipeline.serving.payload import Limits, PredictRequest, parse
-from pipeline.serving.servables import Signature, TensorInfo
+from seqline.serving.errors import RequestError
+from seqline.serving.payload import Limits, PredictRequest, parse
+from seqline.serving.servables import Signature, TensorInfo
 
 WINDOW = TensorInfo(np.dtype("float32"), (-1, 3, 2), "window:0")
 SIGNATURES = {

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from pipeline.serving.batching import BatchOptions
+from seqline.serving.batching import BatchOptions
 from tests.serving_helpers import MODEL, call, msft_windows, serving_thread
 
 EDGE = "msft_close_edge"
@@ -102,9 +102,9 @@ def test_an_unreadable_tflite_file_is_reported_not_served(tmp_path):
 def test_a_batch_1_lstm_edge_model_answers_every_row_as_a_new_sequence(tmp_path):
     """The Compressor's edge LSTM (fused kernel, batch-1 signature, state in variable tensors) is
     served at any batch size, and no row sees the state a previous row left."""
-    from components.compression import tflite_export
-    from components.compression.keras_twin import twin_of
-    from models import build_model
+    from seqline.components.compression import tflite_export
+    from seqline.components.compression.keras_twin import twin_of
+    from seqline.models import build_model
 
     keras.utils.set_random_seed(5)
     model = build_model({"type": "lstm", "units": 8, "layers": 1}, (30, 2), "forecast", outputs=1)

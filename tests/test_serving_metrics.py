@@ -8,7 +8,7 @@ import threading
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from pipeline.serving.batching import BatchOptions
+from seqline.serving.batching import BatchOptions
 from tests.serving_helpers import MODEL, call, msft_windows, serving_thread
 
 PREDICT = f"/v1/models/{MODEL}:predict"

@@ -4,9 +4,9 @@ import json
 import numpy as np
 import pytest
 
-from pipeline.serving.errors import RequestError
-from pipeline.serving.payload import Limits, parse, response
-from pipeline.serving.servables import Signature, TensorInfo
+from seqline.serving.errors import RequestError
+from seqline.serving.payload import Limits, parse, response
+from seqline.serving.servables import Signature, TensorInfo
 
 WINDOW = TensorInfo(np.dtype("float32"), (-1, 3, 2), "serving_default_window:0")
 ONE_INPUT = {"serving_default": Signature({"window": WINDOW}, {}, None)}

@@ -5,8 +5,8 @@ import shutil
 
 import pytest
 
-from pipeline.serving.errors import RequestError
-from pipeline.serving.registry import ModelRegistry, VersionPolicy, parse_labels
+from seqline.serving.errors import RequestError
+from seqline.serving.registry import ModelRegistry, VersionPolicy, parse_labels
 from tests.serving_helpers import MODEL
 
 

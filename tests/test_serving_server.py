@@ -9,9 +9,9 @@ import time
 import numpy as np
 import pytest
 
-from pipeline.serving.payload import Limits
-from pipeline.serving.registry import ModelRegistry, VersionPolicy
-from pipeline.serving.server import AccessLog, ServingServer
+from seqline.serving.payload import Limits
+from seqline.serving.registry import ModelRegistry, VersionPolicy
+from seqline.serving.server import AccessLog, ServingServer
 from tests.serving_helpers import (MODEL, call, msft_windows, python_forecast, raw_exchange,
                                    serving_thread)
 

@@ -5,9 +5,9 @@ import time
 import numpy as np
 import tensorflow as tf
 
-from pipeline.serving import servables
-from pipeline.serving.servables import TensorInfo
-from pipeline.serving.xla import XlaBuckets, batch_major
+from seqline.serving import servables
+from seqline.serving.servables import TensorInfo
+from seqline.serving.xla import XlaBuckets, batch_major
 from tests.serving_helpers import MODEL, msft_windows
 
 

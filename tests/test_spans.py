@@ -8,13 +8,13 @@ import os
 import mlflow
 import pytest
 
-from components import serving_export
-from components.split_io import split_pattern
-from components.tasks.timeseries_codec import decode
-from pipeline import spans
-from pipeline.errors import ConfigError, DataError
-from pipeline.executions import complete
-from pipeline.runner import run_pipeline
+from seqline.components import serving_export
+from seqline.components.split_io import split_pattern
+from seqline.components.tasks.forecast.codec import decode
+from seqline.pipeline import spans
+from seqline.pipeline.errors import ConfigError, DataError
+from seqline.pipeline.executions import complete
+from seqline.pipeline.runner import run_pipeline
 from tests.forecast_fixtures import MSFT, forecast_config
 
 ROWS = 300

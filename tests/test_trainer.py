@@ -5,8 +5,8 @@ import keras
 import numpy as np
 import pytest
 
-from components import example_gen, trainer, transform
-from pipeline.component import Context
+from seqline.components import example_gen, trainer, transform
+from seqline.pipeline.component import Context
 from tests.forecast_fixtures import forecast_config, msft_slice, run_executor
 
 
@@ -94,7 +94,7 @@ def test_the_checkpoint_callback_keeps_asynchronous_step_dispatch(tmp_path):
     steps asynchronously on thread-safe backends (JAX) when no callback overrides a batch hook."""
     from keras.src.utils.python_utils import is_default
 
-    from components.training_state import ResumableTraining
+    from seqline.components.training_state import ResumableTraining
 
     callback = ResumableTraining(str(tmp_path), 0)
     assert all(is_default(getattr(callback, hook))

@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from components import example_gen, transform
-from components.split_io import split_pattern
-from components.tasks import forecast_graph
-from components.tasks import forecast_math as fm
-from components.tasks.forecast_data import load_arrays
-from components.tasks.missing_values import fill_missing_tf
+from seqline.components import example_gen, transform
+from seqline.components.split_io import split_pattern
+from seqline.components.tasks.forecast import graph as forecast_graph
+from seqline.components.tasks.forecast import numerics as fm
+from seqline.components.tasks.forecast.data import load_arrays
+from seqline.components.tasks.missing_values import fill_missing_tf
 from tests.forecast_fixtures import forecast_config, msft_slice, run_executor
 
 

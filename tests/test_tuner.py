@@ -8,11 +8,11 @@ import keras
 import mlflow
 import pytest
 
-from components import tuner
-from pipeline.component import Context
-from pipeline.dag import build_dag, component_names
-from pipeline.errors import ConfigError, SeqlineError
-from pipeline.runner import run_pipeline
+from seqline.components import tuner
+from seqline.pipeline.component import Context
+from seqline.pipeline.dag import build_dag, component_names
+from seqline.pipeline.errors import ConfigError, SeqlineError
+from seqline.pipeline.runner import run_pipeline
 from tests.forecast_fixtures import forecast_config, msft_slice, run_executor
 
 SPACE = {"units": [4, 8], "lookback": [6, 10], "learning_rate": {"low": 1e-3, "high": 1e-2, "log": True}}

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from components.compression.keras_twin import Twin, copy_weights_back, twin_of
+from seqline.components.compression.keras_twin import Twin, copy_weights_back, twin_of
 
 PRUNE_FRACTION = 0.7   # of the fine-tune steps spent increasing the sparsity
 UPDATES = 10           # sparsity updates during that time

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 
-from components.compression.catalog import FLOAT_VARIANT
+from seqline.components.compression.catalog import FLOAT_VARIANT
 
 SLACK = 1e-9   # float rounding: a loss of exactly the limit (1.03 vs 1.0 at 3%) is within budget
 

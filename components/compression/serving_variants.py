@@ -40,7 +40,7 @@ def _float16(model):
 
 def build(model_path: str, mode: str) -> tuple:
     """``(Keras 3 model, note)`` of variant ``mode`` of the model saved at ``model_path``."""
-    from models import load_model   # registers seqline's layers: this may run without a Trainer
+    from seqline.models import load_model
 
     if mode not in SERVING_MODES:
         raise ValueError(f"mode must be one of {', '.join(SERVING_MODES)}, got {mode!r}")

@@ -12,7 +12,7 @@ import logging
 
 import numpy as np
 
-from pipeline.logs import stderr_to_debug
+from seqline.pipeline.logs import stderr_to_debug
 
 LOG = logging.getLogger("seqline.compression")
 MODES = ("float32", "dynamic_int8", "float16", "int8")

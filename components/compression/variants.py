@@ -3,7 +3,7 @@
 A row: ``name``, ``target``, ``runtime``, ``status`` (``ok``, ``skipped`` with the reason,
 ``failed`` with the error), ``note``, ``metrics`` (the task's ``score`` on the test split, run by
 the variant's own runtime), ``size_bytes`` / ``gzip_bytes`` / ``weights_bytes``, the latency
-figures of :func:`components.compression.measure.latency`, ``ops`` (edge), ``path`` (inside the
+figures of :func:`seqline.components.compression.measure.latency`, ``ops`` (edge), ``path`` (inside the
 output folder) and ``seconds`` (to build and measure it). A variant that cannot be built gives a
 ``skipped`` or ``failed`` row; it never stops the others.
 """
@@ -16,10 +16,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from components.compression import measure, serving_variants, tflite_export
-from components.compression.catalog import VARIANTS
-from components.compression.runtimes import LiteRTRunner, SavedModelRunner
-from pipeline import counters
+from seqline.components.compression import measure, serving_variants, tflite_export
+from seqline.components.compression.catalog import VARIANTS
+from seqline.components.compression.runtimes import LiteRTRunner, SavedModelRunner
+from seqline.pipeline import counters
 
 TWIN_CHECK_ROWS = 64
 
@@ -172,8 +172,8 @@ class VariantBuilder:
         return found
 
     def _make_weights(self, weights: str):
-        from components.compression import pruning
-        from models import load_model
+        from seqline.components.compression import pruning
+        from seqline.models import load_model
 
         if weights == "trained":
             return load_model(self.model_path)
@@ -204,8 +204,8 @@ class VariantBuilder:
     def source(self, weights: str) -> EdgeSource:
         """The converter's input for ``weights``: the task's edge network if it has one, the
         checked batch-1 twin of a recurrent model, the Keras 3 model otherwise."""
-        from components.compression.keras_twin import (check_rows, has_padding_mask,
-                                                       is_recurrent, twin_of)
+        from seqline.components.compression.keras_twin import (check_rows, has_padding_mask,
+                                                               is_recurrent, twin_of)
 
         if weights not in self.sources:
             model = self.keras_model(weights)

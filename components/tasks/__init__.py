@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import importlib
 
-from components.tasks.base import Task
+from seqline.components.tasks.base import Task
 
 TASK_CLASSES = {
-    "forecast": "components.tasks.forecast:ForecastTask",
-    "generate": "components.tasks.generate:GenerateTask",
-    "asr": "components.tasks.asr:AsrTask",
-    "classify": "components.tasks.classify:ClassifyTask",
-    "label": "components.tasks.label:LabelTask",
+    "forecast": "seqline.components.tasks.forecast.task:ForecastTask",
+    "generate": "seqline.components.tasks.text.task:GenerateTask",
+    "asr": "seqline.components.tasks.speech.task:AsrTask",
+    "classify": "seqline.components.tasks.sequence.classify:ClassifyTask",
+    "label": "seqline.components.tasks.sequence.label:LabelTask",
 }
 
 

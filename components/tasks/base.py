@@ -49,7 +49,7 @@ class Task:
     def statistics_view(self, examples):
         """``None`` when the records hold ``feature/<name>`` values (what StatisticsGen reads),
         else a picklable function turning one serialized record into such an Example (see
-        :mod:`components.tasks.statistics_views`)."""
+        :mod:`seqline.components.tasks.statistics_views`)."""
         return None
 
     def transform(self, params: dict, examples, graph, transformed, ctx) -> dict:
@@ -86,7 +86,7 @@ class Task:
     # ---- Compression hooks (components/compressor.py) -------------------------------------------
     # To make a task compressible: write a module with the functions ``split_arrays``,
     # ``from_model_space``, ``score``, ``budget`` and ``edge_metadata`` (the hooks below, same
-    # arguments; e.g. components/tasks/forecast_compression.py), name it in
+    # arguments; e.g. components/tasks/forecast/compression.py), name it in
     # ``compression_module``; give the task's config a section
     # ``"compression": compression_section({<budget keys>})`` in pipeline/task_configs.py and call
     # ``check_compression(cfg["compression"])`` from its check. The pruning fine-tune uses
@@ -130,7 +130,7 @@ class Task:
 
     def compression_budget(self, budget: dict):
         """The task's ``compression.budget`` config section -> a
-        :class:`components.compression.selection.Budget`: the primary metric (a key of
+        :class:`seqline.components.compression.selection.Budget`: the primary metric (a key of
         ``score``'s result), whether higher is better, and the loss allowed against the float
         model, relative and/or absolute. Forecast: ``Budget("mae", higher_is_better=False,
         max_relative_loss=budget["max_relative_mae_increase"])``; classification would allow an
@@ -157,7 +157,7 @@ class Task:
 def train_eval_datasets(make_dataset, transformed, training: dict, **train_options) -> tuple:
     """``(train, eval or None)`` from a task's ``make_dataset(pattern, props, batch, ...)``:
     the train split shuffled (with ``train_options``), both cached as ``training`` says."""
-    from components.split_io import split_pattern
+    from seqline.components.split_io import split_pattern
 
     props, batch = transformed.properties, training["batch_size"]
     cache = training["cache_in_memory"]

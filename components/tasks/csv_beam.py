@@ -5,12 +5,12 @@ from typing import NamedTuple
 
 import apache_beam as beam
 
-from components.tasks import csv_records as cr
-from pipeline import counters
+from seqline.components.tasks import csv_records as cr
+from seqline.pipeline import counters
 
 
 def counted_rows(path: str):
-    """:func:`~components.tasks.csv_records.read_rows`, counted for the progress display."""
+    """:func:`~seqline.components.tasks.csv_records.read_rows`, counted for the progress display."""
     return counters.counted(cr.read_rows(path), "rows read")
 
 
@@ -25,7 +25,7 @@ class ParseRows(beam.PTransform):
     """CSV paths -> parsed records (``records``) and Rejected rows (``rejected``).
 
     ``parse(item, spec)`` turns one ``(path, row, cells)`` item into a record or a
-    :class:`~components.tasks.csv_records.Rejected`. The two outputs are two filters, not tagged
+    :class:`~seqline.components.tasks.csv_records.Rejected`. The two outputs are two filters, not tagged
     outputs: Beam's DaskRunner sends every tagged output of a ``ParDo`` down each branch.
     """
 

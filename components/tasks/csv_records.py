@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from pipeline.errors import DataError
+from seqline.pipeline.errors import DataError
 
 MISSING_TOKENS = {"", "na", "nan", "null", "none", "n/a"}
 FLOAT32_MAX = 3.4028234663852886e38      # the largest float32

@@ -4,13 +4,13 @@ from __future__ import annotations
 import apache_beam as beam
 import numpy as np
 
-from components.exact_sum import exact, to_float
+from seqline.components.exact_sum import exact, to_float
 
 
 class MomentsFn(beam.CombineFn):
     """Per-feature count, sum, sum of squares, min and max of ``[N, F]`` arrays; NaN is skipped.
 
-    Sums are added exactly (:mod:`components.exact_sum`), so the result does not depend on the
+    Sums are added exactly (:mod:`seqline.components.exact_sum`), so the result does not depend on the
     order in which a runner merges the inputs; ``EXACT`` names the exact scalar sums a subclass
     adds.
     """

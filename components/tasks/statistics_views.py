@@ -1,6 +1,6 @@
 """What StatisticsGen sees of the records of tasks that write their own record layout.
 
-:mod:`components.data_stats` reads ``feature/<name>`` values, ``label`` values and
+:mod:`seqline.components.data_stats` reads ``feature/<name>`` values, ``label`` values and
 ``meta/series_id``. Forecasting records are written that way; the other tasks' records are turned
 into such an Example here, one record at a time, so the statistics, the schema and the validation
 of every later run cover them too:
@@ -22,7 +22,7 @@ def _features(data: bytes):
 
 
 def sequence_view(data: bytes, feature_columns: list) -> bytes:
-    """A classify/label record (see :mod:`components.tasks.sequence_codec`) for the statistics."""
+    """A classify/label record (see :mod:`seqline.components.tasks.sequence.codec`) for the statistics."""
     f = _features(data)
     values = np.array(f["values"].float_list.value, np.float32).reshape(-1, len(feature_columns))
     out = example_pb2.Example()
@@ -35,8 +35,8 @@ def sequence_view(data: bytes, feature_columns: list) -> bytes:
 
 
 def audio_view(data: bytes) -> bytes:
-    """An asr record (see :mod:`components.tasks.audio_codec`) for the statistics."""
-    from components.tasks.audio_codec import decode
+    """An asr record (see :mod:`seqline.components.tasks.speech.codec`) for the statistics."""
+    from seqline.components.tasks.speech.codec import decode
 
     clip = decode(data)
     samples = np.asarray(clip.samples, np.float64)
@@ -52,7 +52,7 @@ def audio_view(data: bytes) -> bytes:
 
 
 def text_view(data: bytes) -> bytes:
-    """A generate record (one line, see :mod:`components.tasks.text_gen`) for the statistics."""
+    """A generate record (one line, see :mod:`seqline.components.tasks.text.example_gen`) for the statistics."""
     text = _features(data)["text"].bytes_list.value[0].decode("utf-8")
     out = example_pb2.Example()
     out.features.feature["feature/characters"].int64_list.value.append(len(text))

@@ -1,0 +1,1 @@
+"""Forecasting (``task: forecast``): CSV series in, windows, baselines, forecasts."""

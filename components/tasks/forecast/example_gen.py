@@ -1,0 +1,145 @@
+"""Time-series ExampleGen: CSV -> time-split TFRecords, bad rows in a quarantine artifact.
+
+Outputs
+    examples: ``Split-{train,eval,test}-*.tfrecord.gz``, one ``tf.train.Example`` per time step.
+    quarantine: ``quarantine.csv`` (file, row, reason, raw) sorted by file and row.
+With ``data.split_by: time`` every eval/test timestamp comes after every train timestamp, across
+all series; with ``split_by: series`` each series is split by its own time range (for series
+with different spans, so that each one is tested).
+"""
+from __future__ import annotations
+
+import json
+import os
+
+import apache_beam as beam
+
+from seqline.components.beam_outputs import every_output
+from seqline.components.split_io import SPLITS, WriteSplits, finish_splits
+from seqline.components.tasks import csv_records as cr
+from seqline.components.tasks.csv_beam import ParseRows
+from seqline.components.tasks.forecast.codec import encode
+from seqline.pipeline.errors import DataError
+
+
+class CheckSeries(beam.PTransform):
+    """Group by series, sort by time, reject duplicates and long missing runs."""
+
+    def __init__(self, feature_columns, max_missing_run: int):
+        super().__init__()
+        self.feature_columns = feature_columns
+        self.max_missing_run = max_missing_run
+
+    def expand(self, records):
+        return (records | "BySeries" >> beam.Map(lambda r: (r.series_id, r))
+                | "Group" >> beam.GroupByKey()
+                | "Check" >> beam.Map(lambda kv: cr.check_series(
+                    kv[0], kv[1], self.feature_columns, self.max_missing_run)))
+
+
+def generate(params: dict, examples, quarantine, ctx) -> dict:
+    """Run the Beam pipeline for the ``data`` section ``params``; return key metrics."""
+    paths = params["files"]
+    if not paths:
+        raise DataError(f"data.path: no file matches {params['path']}")
+    spec = cr.RowSpec(params["time_column"], tuple(params["feature_columns"]),
+                      params["series_id_column"], params["time_format"])
+    os.makedirs(quarantine.uri, exist_ok=True)
+    summary_path = quarantine.path("summary.json")
+    columns = spec.feature_columns
+    with beam.Pipeline(options=ctx.beam_options()) as p:
+        parsed = p | "Paths" >> beam.Create(paths) | "ParseRows" >> ParseRows(spec)
+        checked = parsed.records | "CheckSeries" >> CheckSeries(columns, params["max_missing_run"])
+        kept = checked | "Kept" >> beam.FlatMap(lambda c: c[0])
+        if params["until"] < 1.0:
+            cutoff = (kept | "CutoffStamps" >> beam.Map(lambda r: r.timestamp)
+                      | "CutoffSet" >> beam.combiners.ToSet()
+                      | "Cutoff" >> beam.Map(cr.cutoff_time, params["until"]))
+            kept = kept | "BeforeCutoff" >> beam.Filter(
+                lambda r, c: r.timestamp < c, c=beam.pvalue.AsSingleton(cutoff))
+        rejected = ((parsed.rejected, checked | "SeriesRejects" >> beam.FlatMap(lambda c: c[1]))
+                    | "AllRejects" >> beam.Flatten())
+        by_series = params.get("split_by") == "series"
+        bounds = (kept | "Stamps" >> beam.Map(
+                      lambda r: (r.series_id if by_series else "", r.timestamp))
+                  | "StampSets" >> beam.CombinePerKey(beam.combiners.ToSetCombineFn())
+                  | "Bounds" >> beam.MapTuple(
+                      lambda key, stamps: (key, cr.split_boundaries(stamps, params["split"]))))
+        keyed = kept | "AssignSplit" >> beam.Map(
+            lambda r, b: (cr.split_of(r.timestamp, b[r.series_id if by_series else ""]), r),
+            b=beam.pvalue.AsDict(bounds))
+        written = (keyed
+                   | "Encode" >> beam.MapTuple(
+                       lambda split, r: (split, (r.series_id, r.timestamp), encode(r, columns)))
+                   | "Write" >> WriteSplits(examples.uri))
+        quarantined = (rejected | "RejectList" >> beam.combiners.ToList()
+                       | "WriteQuarantine" >> beam.Map(cr.write_quarantine,
+                                                       quarantine.path("quarantine.csv")))
+        tallies = ((written,   # (split, rows) per shard
+                    rejected | "RejectTally" >> beam.Map(lambda r: ("rejected", 1)),
+                    checked | "SeriesTally" >> beam.FlatMap(
+                        lambda c: [("series", 1), ("out_of_order", c[2])]),
+                    keyed | "TestedSeries" >> beam.MapTuple(lambda split, r: (r.series_id,
+                                                                              split == "test"))
+                    | "AnyTest" >> beam.CombinePerKey(any)
+                    | "Untested" >> beam.FlatMapTuple(
+                        lambda _, tested: [] if tested else [("untested_series", 1)]))
+                   | "AllTallies" >> beam.Flatten() | "Tally" >> beam.CombinePerKey(sum))
+        summarized = p | "Once" >> beam.Create([None]) | "Summary" >> beam.Map(
+            _write_summary, summary_path, tallies=beam.pvalue.AsDict(tallies),
+            bounds=beam.pvalue.AsDict(bounds))
+        every_output(written, quarantined, summarized)
+    finish_splits(examples.uri)
+    with open(summary_path, encoding="utf-8") as fh:
+        summary = json.load(fh)
+    return _finish(summary, params, examples, quarantine, ctx)
+
+
+def _write_summary(_, path, tallies, bounds):
+    """``tallies``: rows per split, ``rejected`` rows, ``series`` and ``out_of_order`` rows."""
+    splits = {s: tallies.get(s, 0) for s in SPLITS}
+    rejected = tallies.get("rejected", 0)
+    with open(path, "w", encoding="utf-8") as fh:
+        json.dump({"split_counts": splits, "rejected": rejected,
+                   "out_of_order": tallies.get("out_of_order", 0), "series": tallies.get("series", 0),
+                   "untested_series": tallies.get("untested_series", 0),
+                   "rows": sum(splits.values()) + rejected,
+                   "split_boundaries": bounds.get("", bounds) if bounds else None}, fh)
+
+
+def split_line(summary: dict, split_by: str) -> str:
+    """Which time split the series got, and (split by time) how many have no test rows."""
+    n = summary["series"]
+    if split_by == "series":
+        return f"split per series: each of the {n} series by its own time range (data.split_by)"
+    line = f"split by time: one set of boundaries for all {n} series (data.split_by: time)"
+    untested = summary.get("untested_series", 0)
+    if untested:
+        line += (f"; warning: {untested} series have no test rows (they end before the test "
+                 "period); data.split_by: series splits each series by its own time range")
+    return line
+
+
+def _finish(summary: dict, params: dict, examples, quarantine, ctx) -> dict:
+    rows, rejected = summary["rows"], summary["rejected"]
+    where = quarantine.path("quarantine.csv")
+    if rows == 0:
+        raise DataError(f"{params['path']}: no data rows after the header")
+    fraction = cr.check_bad_fraction(params["path"], rejected, rows, params["max_bad_fraction"],
+                                     where, ctx.echo)
+    if summary["out_of_order"]:
+        ctx.echo(f"{summary['out_of_order']} rows were out of time order; sorted by "
+                 f"{params['time_column']}")
+    for split in ("train", "test"):
+        if summary["split_counts"][split] == 0:
+            raise DataError(f"{params['path']}: the {split} split is empty; add data or change data.split")
+    if summary["series"] > 1:
+        ctx.echo(split_line(summary, params.get("split_by", "time")))
+    examples.properties.update(
+        split_names=list(SPLITS), split_counts=summary["split_counts"],
+        feature_columns=list(params["feature_columns"]), series=summary["series"],
+        split_boundaries=summary["split_boundaries"], source=params["path"])
+    quarantine.properties.update(count=rejected, rows=rows, fraction=fraction,
+                                 out_of_order=summary["out_of_order"])
+    ctx.log_file(where)
+    return {"rows": rows, "quarantined": rejected, **{f"{k}_rows": v for k, v in summary["split_counts"].items()}}

@@ -1,0 +1,284 @@
+"""Forecast Transform: full-pass analyzers on the train split, windowing, the transform graph.
+
+Outputs
+    transform_graph: ``graph/`` (TF SavedModel with ``transform`` / ``inverse`` signatures),
+        ``params.json`` (the statistics it embeds) and ``data_checks.json`` (each series' train
+        and test target range and time-step facts, behind the warnings it prints).
+    transformed_examples: ``Split-<split>-*.tfrecord.gz`` with one window per example:
+        ``x`` (model input), ``y`` (training target), ``y_raw`` (target in original units),
+        ``window`` (the raw input window), ``meta/*`` and, in test windows, the statistical
+        reference's forecast ``reference/auto_ets`` (see ``forecast_reference``).
+"""
+from __future__ import annotations
+
+import json
+import os
+
+import apache_beam as beam
+import numpy as np
+
+from seqline.components.beam_outputs import every_output
+from seqline.components.exact_sum import exact
+from seqline.components.example_proto import Example
+from seqline.components.split_io import (SPLITS, ReadSplits, SaveSplitCounts, WriteSplits,
+                                         finish_splits, split_pattern)
+from seqline.components.tasks.forecast import numerics as fm
+from seqline.components.tasks.feature_stats import MomentsFn, scaling_stats
+from seqline.components.tasks.forecast.codec import decode
+from seqline.pipeline.errors import DataError
+
+
+def log_return_mask(log_returns, columns) -> list:
+    """``transform.log_returns`` (true/false or a list of columns) as one bool per column."""
+    return [bool(log_returns) if isinstance(log_returns, bool) else c in log_returns for c in columns]
+
+
+class ForecastMomentsFn(MomentsFn):
+    """Feature moments plus the target's mean absolute step (the MASE scale) and, per split
+    (train, eval), the absolute errors of each candidate base forecast over the horizon."""
+
+    def __init__(self, n_features: int, bases: list):
+        super().__init__(n_features)
+        errors = [f"{split}/{base}" for split in ("train", "eval") for base in bases]
+        self.EXACT = ("abs_step",) + tuple(f"{e}_error" for e in errors)
+        self.COUNTS = ("steps",) + tuple(f"{e}_count" for e in errors)
+
+    def create_accumulator(self):
+        return {**super().create_accumulator(), **{k: 0 for k in self.COUNTS}}
+
+    def add_input(self, acc, item):
+        feats, steps, errors = item
+        acc = super().add_input(acc, feats)
+        acc["abs_step"] += exact(np.abs(steps).sum())
+        acc["steps"] += len(steps)
+        for name, (total, count) in errors.items():
+            acc[f"{name}_error"] += exact(total)
+            acc[f"{name}_count"] += count
+        return acc
+
+    def merge_accumulators(self, accs):
+        accs = list(accs)
+        out = super().merge_accumulators(accs)
+        for k in self.COUNTS:
+            out[k] = sum(a[k] for a in accs)
+        return out
+
+
+def _series_arrays(item, n_features: int):
+    """``(series_id, [(split, Record)])`` -> (series_id, times, values [N, F], splits)."""
+    series_id, rows = item
+    rows = sorted(rows, key=lambda sr: sr[1].timestamp)
+    values = np.array([r.values for _, r in rows], dtype=np.float64).reshape(-1, n_features)
+    return series_id, [r.time for _, r in rows], values, [s for s, _ in rows]
+
+
+def base_errors(target: np.ndarray, splits: list, lookback: int, horizon: int,
+                period: int, bases: list) -> dict:
+    """``{"<split>/<base>": (sum, count)}`` of the absolute errors of each candidate base forecast
+    over the windows of one series whose first target lies in the train or eval split (windows
+    with a missing value are left out)."""
+    from numpy.lib.stride_tricks import sliding_window_view
+
+    out = {f"{s}/{b}": (0.0, 0) for s in ("train", "eval") for b in bases}
+    if len(target) < lookback + horizon:
+        return out
+    windows = sliding_window_view(target, lookback)[:len(target) - lookback - horizon + 1]
+    future = sliding_window_view(target[lookback:], horizon)
+    ok = np.isfinite(windows).all(1) & np.isfinite(future).all(1)
+    first = np.asarray(splits[lookback:len(target) - horizon + 1])
+    for base in bases:
+        weights = fm.base_weights(base, lookback, horizon, period)
+        for split in ("train", "eval"):
+            rows = ok & (first == split)
+            error = np.abs(windows[rows] @ weights - future[rows])
+            out[f"{split}/{base}"] = (float(error.sum()), error.size)
+    return out
+
+
+def _train_stats_input(series, log_returns, target_index, window: dict):
+    """What one series contributes to the analyzers: feature moments and steps of its train
+    rows, and the errors of the candidate bases on its train and eval windows."""
+    _, _, values, splits = series
+    train = np.array([s == "train" for s in splits])
+    feats = fm.series_features(values, log_returns)
+    target = fm.fill_missing(values[None, :, target_index:target_index + 1], axis=1)[0, :, 0]
+    step = np.abs(np.diff(target))[train[1:]]
+    errors = base_errors(values[:, target_index], splits, window["lookback"], window["horizon"],
+                         window["seasonal_period"], window["bases"])
+    return feats[train], step[np.isfinite(step)], errors
+
+
+def _series_scale(series, target_index) -> tuple:
+    """``(series id, mean |y_t - y_{t-1}| of its train-split target)``: its own MASE scale."""
+    series_id, _, values, splits = series
+    target = fm.fill_missing(values[None, :, target_index:target_index + 1], axis=1)[0, :, 0]
+    train = np.array([s == "train" for s in splits])
+    steps = np.abs(np.diff(target))[train[1:]]
+    steps = steps[np.isfinite(steps)]
+    return series_id, float(np.mean(steps)) if len(steps) else None
+
+
+def choose_base(acc: dict, bases: list) -> dict:
+    """``{"base", "split", "mae"}``: the candidate with the lowest MAE on the eval windows (on the
+    train windows when there are none); a tie keeps the simpler one (earlier in ``bases``)."""
+    split = "eval" if acc[f"eval/{bases[0]}_count"] else "train"
+    mae = {b: acc[f"{split}/{b}_error"] / acc[f"{split}/{b}_count"]
+           for b in bases if acc[f"{split}/{b}_count"]}
+    return {"base": min(mae, key=mae.get) if mae else "naive", "split": split, "mae": mae}
+
+
+def _params(acc, base: dict, scaling: str, series_scales: dict) -> dict:
+    if acc["steps"] == 0:
+        raise DataError("Transform: the train split has too few rows to compute statistics")
+    center, scale = scaling_stats(acc, scaling)
+    _, std = scaling_stats(acc, "standard")
+    chosen = choose_base(acc, fm.candidate_bases(base["lookback"], base["seasonal_period"]))
+    return {**base, "center": center, "scale": scale,
+            "mase_scale": max(acc["abs_step"] / acc["steps"], 1e-12),
+            "spread_floor": [0.1 * s for s in std],
+            "base": chosen["base"] if base["normalization"] == "window" else "none",
+            "series_mase_scale": dict(sorted(series_scales.items())),
+            "base_selection": {"split": chosen["split"], "mae": chosen["mae"]}}
+
+
+def _reference(values, splits, windows, p: fm.ForecastParams) -> dict:
+    """``{window index: AutoETS forecast [H]}`` for the test windows of one series; NaN where
+    the series cannot be fitted (too short, degenerate)."""
+    from seqline.components.tasks.forecast.reference import auto_ets
+
+    tests = [i for i, w in enumerate(windows) if w[0] == "test"]
+    n_train = sum(s == "train" for s in splits)
+    target = fm.fill_missing(values[None, :, p.target_index:p.target_index + 1], axis=1)[0, :, 0]
+    out = np.full((len(tests), p.horizon), np.nan)
+    if tests and n_train >= 4 and np.isfinite(target).all():
+        try:
+            out = auto_ets(target, n_train, [windows[i][1] for i in tests], p.horizon,
+                           p.seasonal_period)
+        except (ValueError, ArithmeticError, np.linalg.LinAlgError):
+            pass                                 # reported by the Evaluator as not available
+    return dict(zip(tests, out))
+
+
+def _encode_windows(series, params: dict, stride: int, reference: str):
+    """Yield ``(split, (series, end), serialized Example)`` for each window of one series; test
+    windows also carry the ``reference/auto_ets`` forecast when ``reference`` asks for it."""
+    p = fm.ForecastParams(**params)
+    series_id, times, values, splits = series
+    windows = list(fm.make_windows(values, splits, p, stride))
+    if not windows:
+        return
+    raw = np.stack([w[2] for w in windows])
+    future = np.stack([w[3] for w in windows])
+    x = fm.transform_window(raw, p)
+    y = fm.transform_target(raw, future, p)
+    ref = _reference(values, splits, windows, p) if reference == "auto_ets" else {}
+    for i, (split, end, _, _) in enumerate(windows):
+        ex = Example()
+        f = ex.features.feature
+        f["x"].float_list.value.extend(x[i].ravel())
+        f["y"].float_list.value.extend(y[i])
+        f["y_raw"].float_list.value.extend(future[i])
+        f["window"].float_list.value.extend(raw[i].ravel())
+        f["meta/series_id"].bytes_list.value.append(series_id.encode())
+        f["meta/target_time"].bytes_list.value.append(times[end + 1].encode())
+        if i in ref:
+            f["reference/auto_ets"].float_list.value.extend(ref[i])
+        yield split, (series_id, end), ex.SerializeToString(deterministic=True)
+
+
+def base_line(p: fm.ForecastParams) -> str:
+    """One line: the base the window-relative model corrects, and why."""
+    chosen = p.base_selection
+    mae = ", ".join(f"{b.replace('_', '-')} {v:.4g}" for b, v in chosen["mae"].items())
+    seasons = p.lookback // p.seasonal_period
+    mean = f"; seasonal-mean of {seasons} seasons" if "seasonal_mean" in chosen["mae"] else ""
+    return (f"window-relative model: it forecasts a correction to the {p.base.replace('_', '-')} "
+            f"forecast ({chosen['split']}-split MAE: {mae}; period {p.seasonal_period}{mean})")
+
+
+def quantile_offsets(uri: str, p: fm.ForecastParams, count: int) -> list:
+    """``[H * Q]`` step-major: where a quantile model's outputs start (the head's bias), each
+    level's train-split quantile of the target minus the median's. An untrained model then
+    forecasts the base (its median) inside an interval as wide as the base's train errors."""
+    from seqline.components.tasks.forecast.data import target_quantiles
+
+    q = target_quantiles(split_pattern(uri, "train"), p.horizon, p.levels, count)
+    return (q - q[:, [p.levels.index(0.5)]]).ravel().tolist()
+
+
+def _write_json(obj, path):
+    with open(path, "w", encoding="utf-8") as fh:
+        json.dump(obj, fh, indent=2, sort_keys=True)
+
+
+def run_transform(params: dict, examples, graph, transformed, ctx) -> dict:
+    """Analyze, window and write; ``params`` holds the ``transform`` section and
+    ``target_column``. Returns key metrics."""
+    from seqline.components.tasks.forecast import checks as forecast_checks, graph as forecast_graph
+
+    columns = examples.properties["feature_columns"]
+    if params["target_column"] not in columns:
+        raise DataError(f"Transform: target '{params['target_column']}' not among {columns}")
+    os.makedirs(graph.uri, exist_ok=True)
+    params = {**params, "log_returns": log_return_mask(params["log_returns"], columns)}
+    base = {"feature_columns": columns, "target_column": params["target_column"],
+            "log_returns": params["log_returns"], "lookback": params["lookback"],
+            "horizon": params["horizon"], "normalization": params["normalization"],
+            "seasonal_period": params["seasonal_period"], "quantiles": params.get("quantiles")}
+    target_index = columns.index(params["target_column"])
+    bases = fm.candidate_bases(params["lookback"], params["seasonal_period"])
+    counts_path = graph.path("window_counts.json")
+    facts_path = graph.path("data_checks.json")
+    with beam.Pipeline(options=ctx.beam_options()) as p:
+        rows = (p | "Read" >> ReadSplits(examples.uri)
+                | "Decode" >> beam.MapTuple(lambda split, data: (split, decode(data, columns))))
+        grouped = (rows | "BySeries" >> beam.Map(lambda sr: (sr[1].series_id, sr))
+                   | "Group" >> beam.GroupByKey())
+        series = grouped | "Arrays" >> beam.Map(_series_arrays, len(columns))
+        facts = (grouped | "Facts" >> beam.Map(forecast_checks.series_facts, target_index)
+                 | "AllFacts" >> beam.combiners.ToList()
+                 | "SaveFacts" >> beam.Map(_write_json, facts_path))
+        fitted = (series
+                  | "TrainRows" >> beam.Map(_train_stats_input, params["log_returns"], target_index,
+                                           {**base, "bases": bases})
+                  | "Analyze" >> beam.CombineGlobally(ForecastMomentsFn(len(columns), bases))
+                  | "Params" >> beam.Map(_params, base, params["scaling"], beam.pvalue.AsSingleton(
+                      series | "SeriesScales" >> beam.Map(_series_scale, target_index)
+                      | "ScalesByid" >> beam.combiners.ToDict())))
+        saved = fitted | "SaveParams" >> beam.Map(_write_json, graph.path("params.json"))
+        windows = series | "Window" >> beam.FlatMap(
+            _encode_windows, beam.pvalue.AsSingleton(fitted), params["stride"],
+            params["reference"])
+        counted = (windows | "Write" >> WriteSplits(transformed.uri)
+                   | "SaveCounts" >> SaveSplitCounts(counts_path))
+        every_output(facts, saved, counted)
+    finish_splits(transformed.uri)
+    with open(graph.path("params.json"), encoding="utf-8") as fh:
+        fitted_params = fm.ForecastParams(**json.load(fh))
+    with open(counts_path, encoding="utf-8") as fh:
+        found = json.load(fh)
+    counts = {s: found.get(s, 0) for s in SPLITS}
+    if counts["train"] == 0 or counts["test"] == 0:
+        raise DataError(f"Transform: no {'train' if not counts['train'] else 'test'} windows of "
+                        f"lookback {params['lookback']} + horizon {params['horizon']}; "
+                        "lower transform.lookback or add data")
+    with open(facts_path, encoding="utf-8") as fh:
+        warnings = forecast_checks.warnings(json.load(fh), params["target_column"])
+    for line in warnings:
+        ctx.echo(line)
+    if warnings:
+        ctx.log_text("\n".join(warnings) + "\n", "data_warnings.txt")
+    forecast_graph.save(fitted_params, graph.path("graph"))
+    if fitted_params.quantiles:
+        transformed.properties["quantile_offsets"] = quantile_offsets(
+            transformed.uri, fitted_params, counts["train"])
+    shape = {"steps": fitted_params.steps, "n_features": len(columns),
+             "horizon": fitted_params.horizon, "lookback": fitted_params.lookback,
+             "normalization": fitted_params.normalization, "base": fitted_params.base,
+             "reference": params["reference"], "quantiles": fitted_params.quantiles}
+    if fitted_params.base != "none":
+        ctx.echo(base_line(fitted_params))
+    graph.properties.update(task="forecast", **shape)
+    transformed.properties.update(split_names=list(SPLITS), split_counts=counts, **shape)
+    return {**{f"{s}_windows": n for s, n in counts.items()}, "mase_scale": fitted_params.mase_scale,
+            "data_warnings": len(warnings)}

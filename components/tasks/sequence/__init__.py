@@ -1,0 +1,1 @@
+"""Sequence classification and labeling (``task: classify``, ``task: label``)."""

@@ -1,0 +1,1 @@
+"""Speech recognition (``task: asr``): audio clips, features, CTC decoding."""

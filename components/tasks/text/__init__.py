@@ -1,0 +1,1 @@
+"""Text generation (``task: generate``): a character-level language model."""
