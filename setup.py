@@ -3,6 +3,10 @@ import re
 
 from setuptools import find_packages, setup
 
+# the repository's top-level folders install as one namespace: pipeline/ -> seqline.pipeline, ...
+FOLDERS = find_packages(include=["pipeline", "pipeline.*", "components", "components.*", "models",
+                                 "models.*", "serving", "serving.*", "corpora", "corpora.*"])
+
 
 def version() -> str:
     """``__version__`` of seqline/__init__.py, read without importing it."""
@@ -17,8 +21,9 @@ setup(
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     python_requires=">=3.11,<3.12",
-    packages=find_packages(include=["seqline", "pipeline", "pipeline.*", "components", "components.*",
-                                    "models", "models.*", "corpora", "corpora.*"]),
+    packages=["seqline", *(f"seqline.{name}" for name in FOLDERS)],
+    package_dir={"seqline": "seqline",
+                 **{f"seqline.{name}": name.replace(".", "/") for name in FOLDERS}},
     # ranges that work; constraints.txt pins the versions CI tests (pip install -c constraints.txt)
     install_requires=[
         "tensorflow>=2.21.0,<2.22",

@@ -2,7 +2,10 @@
 from __future__ import annotations
 
 import logging
+import contextlib
 import os
+import shutil
+import tempfile
 import warnings
 
 import mlflow
@@ -60,8 +63,8 @@ def log_and_register(saved_model: str, name: str, example, alias: str = "champio
 
     from seqline.pipeline.logs import stderr_to_debug
 
-    package = os.path.dirname(os.path.abspath(__file__))
-    with warnings.catch_warnings():   # MLflow advises on signatures and examples: both are given
+    # MLflow advises on signatures and examples: both are given
+    with _wrapper_code() as code, warnings.catch_warnings():
         warnings.simplefilter("ignore")
         loaded = SavedModelPyfunc()
         loaded.load_context(type("Ctx", (), {"artifacts": {"saved_model": saved_model}})())
@@ -76,10 +79,24 @@ def log_and_register(saved_model: str, name: str, example, alias: str = "champio
         with stderr_to_debug(logging.getLogger("seqline.pusher"), "MLflow"):
             info = mlflow.pyfunc.log_model(
                 name="model", python_model=SavedModelPyfunc(),
-                artifacts={"saved_model": saved_model}, code_paths=[package], signature=signature,
+                artifacts={"saved_model": saved_model}, code_paths=[code], signature=signature,
                 input_example=example, registered_model_name=name,
                 pip_requirements=[f"tensorflow=={version('tensorflow')}",
                                   f"mlflow=={mlflow.__version__}"])
     registered = info.registered_model_version
     mlflow.MlflowClient().set_registered_model_alias(name, alias, registered)
     return registered
+
+
+@contextlib.contextmanager
+def _wrapper_code():
+    """A temporary ``seqline/components/mlflow_pyfunc.py`` tree (this module only), logged as the
+    model's code: MLflow puts it on ``sys.path`` when it loads the model, so the pickled
+    :class:`SavedModelPyfunc` imports without seqline installed."""
+    with tempfile.TemporaryDirectory(prefix="seqline-pyfunc-") as tmp:
+        package = os.path.join(tmp, "seqline", "components")
+        os.makedirs(package)
+        for folder in (os.path.dirname(package), package):
+            open(os.path.join(folder, "__init__.py"), "w").close()
+        shutil.copy(os.path.abspath(__file__), package)
+        yield os.path.dirname(package)

@@ -59,8 +59,7 @@ def seqline_command() -> str:
     found = shutil.which("seqline")
     if found:
         return found
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    return f"PYTHONPATH={shlex.quote(root)} {shlex.quote(sys.executable)} -m seqline.pipeline.cli"
+    return f"{shlex.quote(sys.executable)} -m seqline"
 
 
 def dag_file(cfg: dict, config_path: str, schedule: str | None) -> str:

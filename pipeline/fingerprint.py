@@ -23,8 +23,8 @@ import os
 import sys
 from importlib import metadata
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-PROJECT_PACKAGES = ("pipeline", "components", "models")
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))   # holds pipeline/, components/
+PROJECT_PACKAGES = ("seqline.pipeline", "seqline.components", "seqline.models", "seqline.serving")
 LIBRARIES = ("tensorflow", "keras", "apache-beam", "numpy", "protobuf")
 IGNORED = ("artifact.json",)
 
@@ -70,9 +70,10 @@ def of_execution(code: str, params: dict, inputs: dict) -> str:
 
 def _module_path(name: str) -> str | None:
     """The source file of project module ``name`` (without importing it), or None."""
-    if name.split(".")[0] not in PROJECT_PACKAGES:
+    parts = name.split(".")
+    if ".".join(parts[:2]) not in PROJECT_PACKAGES:
         return None
-    base = os.path.join(ROOT, *name.split("."))
+    base = os.path.join(ROOT, *parts[1:])
     for path in (base + ".py", os.path.join(base, "__init__.py")):
         if os.path.isfile(path):
             return path

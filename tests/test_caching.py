@@ -90,7 +90,7 @@ def test_a_changed_parameter_reruns_its_stage_and_a_changed_file_reruns_from_the
 
 
 def test_code_version_covers_the_task_methods_and_modules_a_component_runs():
-    files = {c: {os.path.relpath(p, fingerprint.ROOT) for p in fingerprint.code_files(f"components.{m}", "forecast")}
+    files = {c: {os.path.relpath(p, fingerprint.ROOT) for p in fingerprint.code_files(f"seqline.components.{m}", "forecast")}
              for c, m in (("gen", "example_gen"), ("train", "trainer"), ("eval", "evaluator"),
                           ("stats", "statistics_gen"))}
     assert {"components/tasks/forecast/example_gen.py", "components/tasks/csv_records.py",
@@ -101,7 +101,7 @@ def test_code_version_covers_the_task_methods_and_modules_a_component_runs():
     assert "components/tasks/forecast/transform.py" not in files["train"]
     assert "components/tasks/forecast/evaluate.py" in files["eval"]
     assert "components/data_stats.py" in files["stats"] and not any("tasks/forecast" in f for f in files["stats"])
-    versions = {fingerprint.code_version(f"components.{m}", "forecast")
+    versions = {fingerprint.code_version(f"seqline.components.{m}", "forecast")
                 for m in ("example_gen", "transform", "trainer", "evaluator", "pusher")}
     assert len(versions) == 5
 
