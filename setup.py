@@ -49,9 +49,10 @@ setup(
     extras_require={
         "test": ["pytest>=9.2.0,<10", "pytest-xdist>=3.8.0,<4", "hypothesis>=6.170.27,<7", "jax[cpu]>=0.10.2,<0.11",
                  "pandas>=3.1.1,<4", "scikit-learn>=1.9.1,<2", "jsonschema>=4.26.0,<5",
-                 "apache-beam[dask]>=2.77.0,<3"],
+                 "apache-beam[dask]>=2.77.0,<3", "mkdocs>=1.6.1,<2", "mkdocs-material>=9.8.2,<10"],
         "jax": ["jax[cpu]>=0.10.2,<0.11"],
-        "dask": ["apache-beam[dask]>=2.77.0,<3"],      # the data stages on a Dask cluster
+        "dask": ["apache-beam[dask]>=2.77.0,<3"],
+        "docs": ["mkdocs>=1.6.1,<2", "mkdocs-material>=9.8.2,<10"],   # the site in docs/      # the data stages on a Dask cluster
     },
     entry_points={"console_scripts": ["seqline=seqline.pipeline.cli:main"]},
 )

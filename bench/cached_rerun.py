@@ -60,7 +60,7 @@ def main(argv=None) -> int:
     with open(config, "w", encoding="utf-8") as fh:
         yaml.safe_dump(raw, fh)
     env = dict(os.environ, PYTHONPATH=ROOT, MLFLOW_TRACKING_URI=f"sqlite:///{tmp}/mlflow.db")
-    run = [sys.executable, "-m", "seqline.pipeline.cli", "run", config]
+    run = [sys.executable, "-m", "seqline", "run", config]
 
     tf_import, _ = timed([sys.executable, "-c", "import tensorflow"], tmp, env)
     first, _ = timed(run, tmp, env)

@@ -69,7 +69,7 @@ def export_example(config: str, epochs: int, tmp: str) -> dict:
     with open(path, "w", encoding="utf-8") as fh:
         yaml.safe_dump(cfg, fh)
     env = _env(tmp)
-    done = subprocess.run([sys.executable, "-m", "seqline.pipeline.cli", "run", path, "--quiet"], cwd=tmp,
+    done = subprocess.run([sys.executable, "-m", "seqline", "run", path, "--quiet"], cwd=tmp,
                           env=env, capture_output=True, text=True)
     if done.returncode != 0:
         sys.exit(f"bench: the pipeline failed:\n{done.stderr[-3000:]}")
@@ -237,7 +237,7 @@ def main(argv=None) -> int:
                 "--batching", "--batch-size", str(args.batch_size),
                 "--batch-timeout-ms", str(args.batch_timeout_ms)])):
             port, log = free_port(), server.replace("+", "_")
-            procs.append(start([sys.executable, "-m", "seqline.pipeline.cli", "serve", "--model-base-path",
+            procs.append(start([sys.executable, "-m", "seqline", "serve", "--model-base-path",
                                 model["serving"], "--port", str(port), "--access-log",
                                 os.path.join(tmp, f"{log}_access.jsonl"), *extra],
                                env, os.path.join(tmp, f"{log}_serve.log"), "/healthz", port,

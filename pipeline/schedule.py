@@ -33,7 +33,7 @@ def launch_run(config: str, run_args: list, log_path: str) -> int:
     """``seqline run CONFIG ...`` in a subprocess, its output in ``log_path``; the exit code."""
     os.makedirs(os.path.dirname(log_path), exist_ok=True)
     with open(log_path, "w", encoding="utf-8") as log:
-        return subprocess.call([sys.executable, "-m", "seqline.pipeline.cli", "run", config, *run_args],
+        return subprocess.call([sys.executable, "-m", "seqline", "run", config, *run_args],
                                stdout=log, stderr=subprocess.STDOUT)
 
 

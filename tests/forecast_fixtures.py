@@ -72,7 +72,7 @@ def run_example_cli(example: str, tmp, change) -> str:
     config.write_text(yaml.safe_dump(cfg))
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
     env["PYTHONPATH"] = ROOT
-    done = subprocess.run([sys.executable, "-m", "seqline.pipeline.cli", "run", str(config)], cwd=tmp,
+    done = subprocess.run([sys.executable, "-m", "seqline", "run", str(config)], cwd=tmp,
                           env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     return done.stdout

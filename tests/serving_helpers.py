@@ -55,7 +55,7 @@ def run_example_pipeline(folder: str) -> Exported:
         yaml.safe_dump(cfg, fh)
     exported = Exported(folder, config, os.path.join(folder, "output", "serving"),
                         f"sqlite:///{folder}/mlruns/mlflow.db")
-    done = subprocess.run([sys.executable, "-m", "seqline.pipeline.cli", "run", config, "--quiet"],
+    done = subprocess.run([sys.executable, "-m", "seqline", "run", config, "--quiet"],
                           cwd=folder, env=exported.env(), capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     return exported
@@ -117,7 +117,7 @@ def serving_thread(base_path: str, access_log=None, **options):
 @contextlib.contextmanager
 def cli_server(args: list, cwd: str, env: dict, timeout: float = 120):
     """``seqline serve ARGS --port 0`` in a subprocess; yields ``(url, stderr lines so far)``."""
-    proc = subprocess.Popen([sys.executable, "-m", "seqline.pipeline.cli", "serve", *args, "--port", "0"],
+    proc = subprocess.Popen([sys.executable, "-m", "seqline", "serve", *args, "--port", "0"],
                             cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             text=True, start_new_session=True)
     lines: queue.Queue = queue.Queue()

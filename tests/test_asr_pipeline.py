@@ -147,7 +147,7 @@ def run(corpus):
     tmp, rows = corpus
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
     env["PYTHONPATH"] = ROOT
-    done = subprocess.run([sys.executable, "-m", "seqline.pipeline.cli", "run", "pipeline.yaml"], cwd=tmp,
+    done = subprocess.run([sys.executable, "-m", "seqline", "run", "pipeline.yaml"], cwd=tmp,
                           env=env, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     root = str(tmp / "output" / "pipeline")
@@ -279,12 +279,12 @@ def test_exported_model_transcribes_new_audio_in_a_fresh_process(run):
     assert all(isinstance(t, str) for t in served)
     assert served[1:] == [r["hypothesis"] for r in scored]   # serving decodes as the Evaluator did
     env = {**os.environ, "PYTHONPATH": ROOT}
-    cli = subprocess.run([sys.executable, "-m", "seqline.pipeline.cli", "transcribe",
+    cli = subprocess.run([sys.executable, "-m", "seqline", "transcribe",
                           str(tmp / "output" / "serving" / "digits_test"), new_wav],
                          env=env, capture_output=True, text=True, timeout=300)
     assert cli.returncode == 0, cli.stderr[-2000:]
     assert cli.stdout.splitlines()[-1] == served[0]
-    bad = subprocess.run([sys.executable, "-m", "seqline.pipeline.cli", "transcribe", str(exported),
+    bad = subprocess.run([sys.executable, "-m", "seqline", "transcribe", str(exported),
                           str(tmp / "corpus" / "bad" / "truncated.wav")],
                          env=env, capture_output=True, text=True, timeout=300)
     assert bad.returncode == 1 and "truncated.wav: corrupt WAV" in bad.stderr

@@ -324,7 +324,7 @@ def test_cli_config_error_is_one_line_exit_2(folder, case):
     build, expected = CLI_CASES[case]
     path = build(folder)
     env = dict(os.environ, PYTHONPATH=ROOT, MLFLOW_TRACKING_URI=f"sqlite:///{folder}/mlflow.db")
-    proc = subprocess.run([sys.executable, "-m", "seqline.pipeline.cli", "run", str(path)],
+    proc = subprocess.run([sys.executable, "-m", "seqline", "run", str(path)],
                           cwd=str(folder), env=env, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2, proc.stderr
     assert "Traceback" not in proc.stderr

@@ -203,7 +203,7 @@ def test_seqline_compress_reruns_only_the_compressor_and_the_pusher(run):
     recompress.write_text(yaml.safe_dump(cfg))
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
     env["PYTHONPATH"] = ROOT
-    done = subprocess.run([sys.executable, "-m", "seqline.pipeline.cli", "compress", str(recompress)],
+    done = subprocess.run([sys.executable, "-m", "seqline", "compress", str(recompress)],
                           cwd=tmp, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "[1/2] Compressor" in done.stdout and "[2/2] Pusher" in done.stdout

@@ -422,7 +422,7 @@ def test_a_bad_byte_mid_file_stops_the_cli_with_one_line_and_no_traceback(msft, 
            "evaluation": {"seasonal_period": 1}}   # not inferred: the config check reads no row
     (tmp_path / "p.yaml").write_text(yaml.safe_dump(cfg), encoding="utf-8")
     env = dict(os.environ, PYTHONPATH=ROOT, MLFLOW_TRACKING_URI=f"sqlite:///{tmp_path}/m.db")
-    done = subprocess.run([sys.executable, "-m", "seqline.pipeline.cli", "run", "p.yaml", "--until",
+    done = subprocess.run([sys.executable, "-m", "seqline", "run", "p.yaml", "--until",
                            "ExampleGen"], cwd=tmp_path, env=env, capture_output=True, text=True,
                           timeout=300)
     assert done.returncode == 3

@@ -143,7 +143,7 @@ def test_seqline_ui_stops_its_server_and_workers_on_sigterm(finished_run):
     port = free_port()
     env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                MLFLOW_TRACKING_URI=finished_run.tracking_uri)
-    proc = subprocess.Popen([sys.executable, "-m", "seqline.pipeline.cli", "ui", "--port", str(port)],
+    proc = subprocess.Popen([sys.executable, "-m", "seqline", "ui", "--port", str(port)],
                             cwd=finished_run.tmp, env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     deadline = time.time() + 180

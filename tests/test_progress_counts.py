@@ -86,14 +86,14 @@ def test_a_run_off_a_terminal_prints_the_counts_of_its_data_stages(tmp_path):
     (tmp_path / "p.yaml").write_text(yaml.safe_dump(cfg), encoding="utf-8")
     env = dict(os.environ, PYTHONPATH=ROOT, SEQLINE_PROGRESS_SECONDS="0.1",
                MLFLOW_TRACKING_URI=f"sqlite:///{tmp_path}/mlflow.db")
-    done = subprocess.run([sys.executable, "-m", "seqline.pipeline.cli", "run", "p.yaml", "--until",
+    done = subprocess.run([sys.executable, "-m", "seqline", "run", "p.yaml", "--until",
                            "StatisticsGen"], cwd=tmp_path, env=env, capture_output=True,
                           text=True, timeout=300)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     lines = [line.strip() for line in done.stdout.splitlines()]
     assert any(l.startswith("ExampleGen: ") and " rows read (" in l for l in lines), done.stdout
     assert any(l.startswith("StatisticsGen: ") and " records read (" in l for l in lines)
-    quiet = subprocess.run([sys.executable, "-m", "seqline.pipeline.cli", "run", "p.yaml", "--until",
+    quiet = subprocess.run([sys.executable, "-m", "seqline", "run", "p.yaml", "--until",
                             "StatisticsGen", "--no-cache", "--quiet"], cwd=tmp_path, env=env,
                            capture_output=True, text=True, timeout=300)
     assert quiet.returncode == 0 and "rows read" not in quiet.stdout

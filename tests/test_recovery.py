@@ -34,7 +34,7 @@ class Cli:
     def __init__(self, folder, config, *args):
         env = dict(os.environ, PYTHONPATH=ROOT, PYTHONUNBUFFERED="1",
                    MLFLOW_TRACKING_URI=f"sqlite:///{folder}/mlflow.db")
-        self.proc = subprocess.Popen([sys.executable, "-m", "seqline.pipeline.cli", "run", config, *args],
+        self.proc = subprocess.Popen([sys.executable, "-m", "seqline", "run", config, *args],
                                      cwd=folder, env=env, stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT, text=True)
         self.lines, self._queue = [], queue.Queue()

@@ -94,7 +94,7 @@ def test_two_workers_on_loopback_train_the_same_model(finished_run, tmp_path):
         env = dict(os.environ, PYTHONPATH=ROOT, MLFLOW_TRACKING_URI=f"sqlite:///{tmp_path}/mlflow.db",
                    TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}}))
         procs.append(subprocess.Popen(
-            [sys.executable, "-m", "seqline.pipeline.cli", "run", str(config), "--from", "Trainer",
+            [sys.executable, "-m", "seqline", "run", str(config), "--from", "Trainer",
              "--until", "Trainer"], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT, text=True))
     outputs = [p.communicate(timeout=400)[0] for p in procs]

@@ -205,7 +205,7 @@ def test_a_busy_pipeline_root_is_logged_and_a_second_scheduler_refused(tmp_path)
 
 def test_cli_schedule_runs_the_pipeline_now_and_logs_one_line(finished_run):
     env = dict(os.environ, PYTHONPATH=ROOT, MLFLOW_TRACKING_URI=finished_run.tracking_uri)
-    done = subprocess.run([sys.executable, "-m", "seqline.pipeline.cli", "schedule", finished_run.config,
+    done = subprocess.run([sys.executable, "-m", "seqline", "schedule", finished_run.config,
                            "--cron", "0 3 1 1 *", "--now", "--max-runs", "1"], cwd=finished_run.tmp,
                           env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
@@ -252,7 +252,7 @@ def fake_airflow():
 def test_airflow_dag_has_one_task_per_component_wired_like_the_pipeline(finished_run, tmp_path, monkeypatch):
     path = tmp_path / "seqline_dag.py"
     env = dict(os.environ, PYTHONPATH=ROOT)
-    done = subprocess.run([sys.executable, "-m", "seqline.pipeline.cli", "export", "airflow",
+    done = subprocess.run([sys.executable, "-m", "seqline", "export", "airflow",
                            finished_run.config, "-o", str(path), "--schedule", "0 2 * * *"],
                           env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr

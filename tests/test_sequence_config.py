@@ -81,7 +81,7 @@ def test_config_errors_name_the_key(folder, raw, expected):
 def test_cli_config_error_is_one_line_exit_2(folder):
     (folder / "pipeline.yaml").write_text(
         "name: c\ntask: label\ndata: {path: data.csv, feature_columns: [a], label_column: y}\n")
-    done = subprocess.run([sys.executable, "-m", "seqline.pipeline.cli", "run", "pipeline.yaml"],
+    done = subprocess.run([sys.executable, "-m", "seqline", "run", "pipeline.yaml"],
                           cwd=folder, env={**os.environ, "PYTHONPATH": ROOT},
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 2

@@ -63,7 +63,7 @@ def cli_run(tmp, *args) -> str:
     """``seqline run ARGS`` in a fresh process in ``tmp`` with the default MLflow store."""
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
     env["PYTHONPATH"] = ROOT
-    done = subprocess.run([sys.executable, "-m", "seqline.pipeline.cli", "run", *args], cwd=tmp, env=env,
+    done = subprocess.run([sys.executable, "-m", "seqline", "run", *args], cwd=tmp, env=env,
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     return done.stdout

@@ -48,7 +48,7 @@ def test_cli_rejects_bad_arguments_in_one_line(exported, tmp_path):
                            "--batch-size"),
                           (["--model-base-path", ".", "--batch-timeout-ms", "-1"],
                            "--batch-timeout-ms")):
-        done = subprocess.run([sys.executable, "-m", "seqline.pipeline.cli", "serve", *args], cwd=tmp_path,
+        done = subprocess.run([sys.executable, "-m", "seqline", "serve", *args], cwd=tmp_path,
                               env=exported.env(), capture_output=True, text=True, timeout=120)
         assert done.returncode == 2 and message in done.stderr, done.stderr
         assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
@@ -123,7 +123,7 @@ def test_a_version_exported_during_a_load_test_is_switched_to_with_zero_failed_r
     args = ["--model-base-path", str(base), "--poll-seconds", "0.2", "--access-log", str(log)]
     with cli_server(args, exported.folder, exported.env()) as (url, _), Load(url, window) as load:
         time.sleep(1.0)
-        retrain = subprocess.run([sys.executable, "-m", "seqline.pipeline.cli", "run", str(config),
+        retrain = subprocess.run([sys.executable, "-m", "seqline", "run", str(config),
                                   "--from", "Trainer", "--quiet"], cwd=exported.folder,
                                  env=exported.env(), capture_output=True, text=True, timeout=400)
         assert retrain.returncode == 0, retrain.stderr[-3000:]

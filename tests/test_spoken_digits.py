@@ -83,7 +83,7 @@ def test_arguments_are_checked(tmp_path):
 
 def test_cli_without_espeak_says_how_to_install_it(tmp_path):
     env = {**os.environ, "PATH": os.path.dirname(sys.executable), "PYTHONPATH": ROOT}
-    done = subprocess.run([sys.executable, "-m", "seqline.pipeline.cli", "datasets", "spoken-digits",
+    done = subprocess.run([sys.executable, "-m", "seqline", "datasets", "spoken-digits",
                            "--out", str(tmp_path / "c"), "--n", "3"], env=env, capture_output=True,
                           text=True, timeout=120)
     assert done.returncode == 1
