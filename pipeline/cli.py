@@ -373,6 +373,12 @@ def _stop_group(process, grace: float = 15.0) -> None:
     process.wait()
 
 
+def _server_line(line: str) -> None:
+    """The server's own log (loads, unloads, where it listens): stderr, as TensorFlow Serving's,
+    so stdout stays free for the access log."""
+    print(f"seqline serve: {line}", file=sys.stderr, flush=True)
+
+
 def _serve(args) -> int:
     from seqline.serving import batching, payload, registry, server
 
@@ -384,7 +390,7 @@ def _serve(args) -> int:
                              f"got {args.request_timeout}")
         models = registry.ModelRegistry(args.model_base_path, registry.VersionPolicy.parse(args.versions),
                                         registry.parse_labels(args.label), args.poll_seconds,
-                                        args.xla)
+                                        args.xla, echo=_server_line)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
     if args.access_log in ("off", "-"):

@@ -9,9 +9,9 @@ change; with ``latest`` the newest version that loads is served (availability fi
 """
 from __future__ import annotations
 
+import logging
 import os
 import re
-import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -100,7 +100,7 @@ class ModelRegistry:
         self.base = os.path.realpath(base_path)
         self.policy = policy or VersionPolicy()
         self.labels = labels or {}
-        self.echo = echo or (lambda line: print(f"seqline serve: {line}", file=sys.stderr, flush=True))
+        self.echo = echo or logging.getLogger("seqline.serving").info
         self.snapshot: dict = {}
         self.load_failures: dict = {}   # name -> failed load attempts; replaced, never mutated
         self._failed: dict = {}      # (name, version) -> (fingerprint, message)

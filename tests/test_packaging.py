@@ -73,3 +73,48 @@ def test_a_wheel_in_a_fresh_venv_installs_the_namespace_only(tmp_path):
     version = subprocess.run([str(venv / "bin" / "seqline"), "--version"], cwd=tmp_path,
                              capture_output=True, text=True, check=True)
     assert version.stdout.strip() == f"seqline {seqline.__version__}"
+
+
+LOG_OLD_LAYOUT = r"""
+import sys, mlflow, tensorflow as tf
+from components.mlflow_pyfunc import SavedModelPyfunc   # the module as the old layout named it
+
+class Double(tf.Module):
+    @tf.function(input_signature=[tf.TensorSpec([None, 2], tf.float32, name="x")])
+    def serve(self, x):
+        return {"y": 2 * x}
+
+module = Double()
+tf.saved_model.save(module, "saved", signatures={"serving_default": module.serve})
+mlflow.set_tracking_uri("sqlite:///mlflow.db")
+with mlflow.start_run():
+    info = mlflow.pyfunc.log_model(name="model", python_model=SavedModelPyfunc(),
+                                   artifacts={"saved_model": "saved"},
+                                   code_paths=[sys.argv[1]])
+print(info.model_uri)
+"""
+LOAD = r"""
+import importlib.util, sys, mlflow, numpy as np
+assert importlib.util.find_spec("components") is None    # only the model's own code has it
+mlflow.set_tracking_uri("sqlite:///mlflow.db")
+print(mlflow.pyfunc.load_model(sys.argv[1]).predict(np.ones((3, 2), np.float32)).tolist())
+"""
+
+
+@pytest.mark.slow
+def test_a_model_logged_by_the_old_layout_still_loads(tmp_path):
+    """Models logged before the namespace move pickled ``components.mlflow_pyfunc`` and carry
+    that code (``code_paths``), so they load and predict with the new layout installed."""
+    old = tmp_path / "old" / "components"
+    old.mkdir(parents=True)
+    (old / "__init__.py").write_text("")
+    shutil.copy(os.path.join(ROOT, "components", "mlflow_pyfunc.py"), old)
+    env = dict(os.environ, PYTHONPATH=str(old.parent), TF_CPP_MIN_LOG_LEVEL="3")
+    logged = subprocess.run([sys.executable, "-c", LOG_OLD_LAYOUT, str(old)], cwd=tmp_path,
+                            env=env, capture_output=True, text=True)
+    assert logged.returncode == 0, logged.stderr[-3000:]
+    env.pop("PYTHONPATH")
+    loaded = subprocess.run([sys.executable, "-c", LOAD, logged.stdout.split()[-1]], cwd=tmp_path,
+                            env=env, capture_output=True, text=True)
+    assert loaded.returncode == 0, loaded.stderr[-3000:]
+    assert loaded.stdout.split("\n")[-2] == str([[2.0, 2.0]] * 3)

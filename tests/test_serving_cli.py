@@ -1,4 +1,4 @@
-"""``seqline serve`` as a user runs it: the README's curl request, and a version hot swap under load."""
+"""``seqline serve`` as a user runs it: the docs' curl request, and a version hot swap under load."""
 import http.client
 import json
 import os
@@ -17,9 +17,9 @@ from tests.serving_helpers import (MODEL, ROOT, call, cli_server, msft_windows, 
 
 
 def readme_curl() -> tuple:
-    """``(path, body)`` of the curl predict example in the README's Serving section."""
-    with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as fh:
-        section = fh.read().split("## Serving", 1)[1]
+    """``(path, body)`` of the curl predict example in the serving page's REST server section."""
+    with open(os.path.join(ROOT, "docs", "serving.md"), encoding="utf-8") as fh:
+        section = fh.read().split("## The REST server", 1)[1]
     command = next(block for block in re.findall(r"```bash\n(.*?)```", section, re.S)
                    if block.startswith("curl") and ":predict" in block)
     url, body = re.fullmatch(r"curl -s (\S+) -d '(.*)'\s*", command, re.S).groups()
@@ -27,10 +27,10 @@ def readme_curl() -> tuple:
     return url[len("http://127.0.0.1:8501"):], body
 
 
-def test_readme_curl_request_answers_like_the_model_in_python(exported):
+def test_the_documented_curl_request_answers_like_the_model_in_python(exported):
     path, body = readme_curl()
     window = np.asarray(json.loads(body)["instances"], np.float32)
-    np.testing.assert_array_equal(window, msft_windows(1))   # the README shows the real last 30 days
+    np.testing.assert_array_equal(window, msft_windows(1))   # the docs show the real last 30 days
     with cli_server(["--model-base-path", "output/serving"], exported.folder, exported.env()) as (url, _):
         status, answer = call(url, "POST", path, body)
     assert status == 200 and list(answer) == ["predictions"]
