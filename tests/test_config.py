@@ -335,3 +335,17 @@ def test_cli_config_error_is_one_line_exit_2(folder, case):
     assert proc.stdout == ""
     assert not (folder / "output").exists()
     assert not (folder / "mlflow.db").exists()
+
+
+def test_a_read_only_pipeline_root_is_a_config_error(folder, monkeypatch):
+    """The check asks ``os.access``, which is what a non-root user's permissions answer; the
+    tests run as root, which ignores permission bits, so the answer for the folder is given."""
+    locked = folder / "locked"
+    locked.mkdir()
+    locked.chmod(0o555)
+    access = os.access
+    monkeypatch.setattr(os, "access", lambda path, mode, **kw: (
+        False if os.path.abspath(path) == str(locked) else access(path, mode, **kw)))
+    path = write_yaml(folder, make(pipeline_root="locked/run"))
+    with pytest.raises(ConfigError, match=r"^pipeline_root: .*locked is not writable \(in "):
+        load_config(str(path))
