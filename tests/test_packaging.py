@@ -1,5 +1,6 @@
 """The project installs as one ``seqline`` namespace: nothing imports the folders by their bare
-names, and a wheel installed in a fresh venv has ``seqline.*`` and no top-level ``pipeline``."""
+names, a wheel installed in a fresh venv has ``seqline.*`` and no top-level ``pipeline``, and
+a model logged by the old layout still loads."""
 import ast
 import os
 import shutil
