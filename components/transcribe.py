@@ -1,7 +1,9 @@
 """``seqline transcribe``: run an exported speech model on audio files.
 
 MODEL is a version folder (``output/serving/spoken_digits/3``) or the model's folder, whose newest
-version is used. Each file is decoded and resampled to the rate the model was trained at.
+version is used. A folder among the files stands for the audio files in it and its subfolders
+(in name order). Each file is decoded and resampled to the rate the model was trained at, so 8 kHz
+telephone clips go in as they are.
 """
 from __future__ import annotations
 
@@ -22,8 +24,27 @@ def resolve_version(model: str) -> str:
     return os.path.join(model, str(found[-1]))
 
 
+def audio_files(paths: list) -> list:
+    """``paths`` with each folder replaced by the WAV, FLAC and OGG files under it, sorted."""
+    from seqline.components.tasks.speech.audio_io import FORMATS
+
+    out = []
+    for path in paths:
+        if not os.path.isdir(path):
+            out.append(path)
+            continue
+        found = sorted(os.path.join(base, name) for base, _, names in os.walk(path)
+                       for name in names if os.path.splitext(name)[1].lower() in FORMATS)
+        if not found:
+            kinds = ", ".join(f[1:] for f in FORMATS)
+            raise SeqlineError(f"{path}: no {kinds} files in this folder")
+        out.extend(found)
+    return out
+
+
 def transcribe(model: str, files: list) -> list:
-    """``[(file, transcript)]`` for each audio file, with the exported model at ``model``."""
+    """``[(file, transcript)]`` for each audio file (or the audio files of each folder in
+    ``files``, see :func:`audio_files`), with the exported model at ``model``."""
     import tensorflow as tf
 
     from seqline.components import serving_export
@@ -36,7 +57,7 @@ def transcribe(model: str, files: list) -> list:
         raise SeqlineError(f"{path}: not a speech model (its metadata has no waveform input)") from None
     serve = tf.saved_model.load(path).signatures["serving_default"]
     out = []
-    for file in files:
+    for file in audio_files(files):
         try:
             samples = load_clip(file, rate)
         except AudioError as exc:

@@ -163,7 +163,8 @@ def _parser() -> argparse.ArgumentParser:
     digits.add_argument("--workers", type=int, default=2, help="parallel espeak-ng processes")
     tr = sub.add_parser("transcribe", help="transcribe audio files with an exported speech model")
     tr.add_argument("model", help="exported model: a version folder or the folder of its versions")
-    tr.add_argument("files", nargs="+", metavar="FILE", help="WAV, FLAC or OGG files")
+    tr.add_argument("files", nargs="+", metavar="FILE",
+                    help="WAV, FLAC or OGG files (any sample rate), or folders of them")
     for command in [*sub.choices.values(), *corpora.choices.values()]:
         _add_verbosity(command)
     return parser
@@ -437,7 +438,7 @@ def _transcribe(args) -> int:
 
     results = transcribe(args.model, args.files)
     for file, text in results:
-        print(text if len(results) == 1 else f"{file}\t{text}")
+        print(text if args.files == [file] else f"{file}\t{text}")
     return 0
 
 

@@ -288,6 +288,20 @@ def test_exported_model_transcribes_new_audio_in_a_fresh_process(run):
                           str(tmp / "corpus" / "bad" / "truncated.wav")],
                          env=env, capture_output=True, text=True, timeout=300)
     assert bad.returncode == 1 and "truncated.wav: corrupt WAV" in bad.stderr
+    phone = tmp / "phone"                          # a folder of 8 kHz clips, one in a subfolder
+    (phone / "later").mkdir(parents=True)
+    write_wav(str(phone / "a.wav"), resample(samples, rate, 8000), 8000)
+    write_wav(str(phone / "later" / "b.wav"), resample(samples, rate, 8000), 8000)
+    folder = subprocess.run([sys.executable, "-m", "seqline", "transcribe", str(exported),
+                             str(phone)], env=env, capture_output=True, text=True, timeout=300)
+    assert folder.returncode == 0, folder.stderr[-2000:]
+    lines = [line.split("\t") for line in folder.stdout.splitlines()[-2:]]
+    assert [file for file, _ in lines] == [str(phone / "a.wav"), str(phone / "later" / "b.wav")]
+    assert lines[0][1] == lines[1][1]             # the same clip: resampled the same way
+    (tmp / "empty").mkdir()
+    empty = subprocess.run([sys.executable, "-m", "seqline", "transcribe", str(exported),
+                            str(tmp / "empty")], env=env, capture_output=True, text=True, timeout=300)
+    assert empty.returncode == 1 and "empty: no wav, flac, ogg files in this folder" in empty.stderr
 
 
 def test_speech_variants_are_scored_on_the_test_clips_and_the_edge_network_takes_any_length(run):
