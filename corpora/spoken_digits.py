@@ -8,8 +8,12 @@ resampled to 16 kHz mono 16-bit WAV.
 
 A speaker is one accent+variant pair. The variants in :data:`HELD_OUT_VARIANTS` never speak in
 training: every clip of theirs is meant for the test split, so the test measures speaker-independent
-accuracy. ``manifest.csv`` lists ``path, transcript, speaker, duration``; ``voices.json`` lists the
+accuracy. ``manifest.csv`` lists ``path, transcript, speaker, duration, channel``; ``voices.json`` lists the
 training and held-out speakers and the ``data.test_speakers`` patterns that select the latter.
+
+With ``channels`` (see :mod:`seqline.corpora.channels`), every held-out clip also gets one copy per
+channel (``clips/000123-telephone.wav``, same transcript and speaker); the manifest's ``channel``
+column says which (``clean`` for the originals), so the test split is scored per condition.
 
 Example:
     >>> summary = generate("data/spoken_digits", n=200, seed=0)
@@ -30,6 +34,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from seqline.components.tasks.speech.audio_io import resample, write_wav
+from seqline.corpora.channels import CHANNELS
 from seqline.pipeline.errors import ConfigError, SeqlineError
 
 DIGITS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
@@ -106,7 +111,8 @@ def synthesize(binary: str, text: str, voice: str, speed: int, pitch: int, gap: 
 
 
 def make_clip(binary: str, spec: dict, rate: int) -> float:
-    """Synthesize one clip described by ``spec`` into ``spec['file']``; return its duration."""
+    """Synthesize one clip described by ``spec`` into ``spec['file']``, and its copies through
+    ``spec['channels']``; return its duration."""
     rng = np.random.default_rng(spec["seed"])
     speech, found = synthesize(binary, spec["transcript"], spec["speaker"], spec["speed"],
                                spec["pitch"], spec["gap"])
@@ -118,7 +124,16 @@ def make_clip(binary: str, spec: dict, rate: int) -> float:
     mixed = speech + noise(spec["noise"], len(speech), rate, rng) * speech_rms / 10 ** (spec["snr_db"] / 20)
     mixed *= rng.uniform(0.3, 0.9) / max(np.abs(mixed).max(), 1e-6)
     write_wav(spec["file"], mixed, rate)
+    for i, channel in enumerate(spec.get("channels", ())):
+        copy = CHANNELS[channel](mixed, rate, np.random.default_rng([spec["seed"], i]))
+        write_wav(channel_file(spec["file"], channel), copy, rate)
     return len(mixed) / rate
+
+
+def channel_file(name: str, channel: str) -> str:
+    """``clips/000123.wav`` -> ``clips/000123-telephone.wav``."""
+    root, ext = os.path.splitext(name)
+    return f"{root}-{channel}{ext}"
 
 
 def plan(n: int, seed: int, accents: tuple, variants: tuple, snr: tuple) -> list:
@@ -137,8 +152,10 @@ def plan(n: int, seed: int, accents: tuple, variants: tuple, snr: tuple) -> list
 
 
 def generate(out: str, n: int, seed: int = 0, rate: int = 16000, snr: tuple = (10.0, 30.0),
-             workers: int = 2, progress=None) -> dict:
-    """Write ``n`` clips, ``manifest.csv`` and ``voices.json`` into the new folder ``out``.
+             workers: int = 2, progress=None, channels: tuple = ()) -> dict:
+    """Write ``n`` clips, ``manifest.csv`` and ``voices.json`` into the new folder ``out``;
+    ``channels`` names the copies each held-out clip gets (keys of
+    :data:`~seqline.corpora.channels.CHANNELS`).
 
     Everything is written to ``<out>.tmp-<pid>`` and renamed at the end, so a failed run leaves
     no half-written corpus. ``progress(done, total)`` is called after each clip.
@@ -147,6 +164,10 @@ def generate(out: str, n: int, seed: int = 0, rate: int = 16000, snr: tuple = (1
         raise ConfigError(f"--n: must be >= 1, got {n}")
     if snr[0] > snr[1]:
         raise ConfigError(f"--snr: minimum {snr[0]} is above maximum {snr[1]}")
+    unknown = sorted(set(channels) - set(CHANNELS))
+    if unknown:
+        raise ConfigError(f"--channels: unknown channel {unknown[0]!r} (choose from "
+                          f"{', '.join(CHANNELS)})")
     if os.path.exists(out):
         raise ConfigError(f"--out: {out} already exists; remove it or choose another folder")
     binary = espeak_binary()
@@ -161,6 +182,8 @@ def generate(out: str, n: int, seed: int = 0, rate: int = 16000, snr: tuple = (1
     clips = plan(n, seed, accents, variants, snr)
     for clip in clips:
         clip["file"] = os.path.join(tmp, clip["name"])
+        if clip["speaker"].split("+", 1)[1] in held_out:
+            clip["channels"] = tuple(dict.fromkeys(channels))
     try:
         with ThreadPoolExecutor(max(1, workers)) as pool:
             durations = []
@@ -170,13 +193,18 @@ def generate(out: str, n: int, seed: int = 0, rate: int = 16000, snr: tuple = (1
                     progress(i, n)
         with open(os.path.join(tmp, "manifest.csv"), "w", newline="", encoding="utf-8") as fh:
             writer = csv.writer(fh)
-            writer.writerow(["path", "transcript", "speaker", "duration"])
+            writer.writerow(["path", "transcript", "speaker", "duration", "channel"])
             for clip, duration in zip(clips, durations):
-                writer.writerow([clip["name"], clip["transcript"], clip["speaker"], f"{duration:.3f}"])
+                for channel in ("clean", *clip.get("channels", ())):
+                    name = clip["name"] if channel == "clean" else channel_file(clip["name"], channel)
+                    writer.writerow([name, clip["transcript"], clip["speaker"], f"{duration:.3f}",
+                                     channel])
         speakers = sorted({c["speaker"] for c in clips})
         test = [s for s in speakers if s.split("+", 1)[1] in held_out]
         summary = {
             "clips": n, "seed": seed, "sample_rate": rate, "snr_db": list(snr),
+            "channels": list(dict.fromkeys(channels)),
+            "channel_copies": sum(len(c.get("channels", ())) for c in clips),
             "hours": round(sum(durations) / 3600, 3),
             "train_speakers": [s for s in speakers if s not in test], "held_out_speakers": test,
             "held_out_variants": held_out, "test_speakers": [f"*+{v}" for v in held_out],

@@ -161,6 +161,11 @@ def _parser() -> argparse.ArgumentParser:
     digits.add_argument("--snr", type=float, nargs=2, default=(10.0, 30.0), metavar=("MIN", "MAX"),
                         help="background-noise SNR range in dB (default 10 30)")
     digits.add_argument("--workers", type=int, default=2, help="parallel espeak-ng processes")
+    digits.add_argument("--channels", nargs="+", default=[], metavar="CHANNEL",
+                        choices=("telephone", "noisy", "reverberant"),
+                        help="add a copy of every held-out (test) clip through each channel: "
+                             "telephone (8 kHz, 300-3400 Hz, mu-law), noisy (0-10 dB SNR), "
+                             "reverberant (synthetic room); the manifest's channel column names it")
     tr = sub.add_parser("transcribe", help="transcribe audio files with an exported speech model")
     tr.add_argument("model", help="exported model: a version folder or the folder of its versions")
     tr.add_argument("files", nargs="+", metavar="FILE",
@@ -424,12 +429,14 @@ def _datasets(args) -> int:
     with Progress(transient=True) as bar:
         task = bar.add_task("synthesizing", total=args.n)
         summary = generate(args.out, args.n, seed=args.seed, snr=tuple(args.snr),
-                           workers=args.workers,
+                           workers=args.workers, channels=tuple(args.channels),
                            progress=lambda done, total: bar.update(task, completed=done))
     LOG.info(f"{summary['clips']} clips ({summary['hours']:.2f} h, {summary['sample_rate']} Hz "
              f"mono) in {args.out}/manifest.csv; {len(summary['train_speakers'])} training "
              f"voices, {len(summary['held_out_speakers'])} held out for testing "
-             f"(data.test_speakers: {summary['test_speakers']})")
+             f"(data.test_speakers: {summary['test_speakers']})"
+             + (f"; {summary['channel_copies']} channel copies of held-out clips "
+                f"({', '.join(summary['channels'])})" if summary["channels"] else ""))
     return 0
 
 
