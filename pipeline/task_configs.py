@@ -145,8 +145,13 @@ FORECAST = {
         "stride": _f(int, 1, minimum=1),
         "normalization": _f(str, "window", choices=("window", "global"),
                             help="window: each window relative to its own last value and spread, "
-                                 "the model predicting a correction to the better of naive and "
-                                 "seasonal-naive; global: train-split scaling (a level model)"),
+                                 "the model predicting a correction to the base forecast most "
+                                 "accurate on the eval split; global: train-split scaling (a "
+                                 "level model)"),
+        "linear_base": _f(bool, True,
+                          help="with window normalization, also try a linear map of the window "
+                               "fitted on the train split (ridge) as the base; used when it "
+                               "beats the best fixed base on the eval split"),
     }),
     "evaluation": Section({
         "seasonal_period": _f((int, type(None)), None, minimum=1,

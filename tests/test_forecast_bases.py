@@ -5,7 +5,9 @@ import tensorflow as tf
 
 from seqline.components.tasks.forecast import graph as forecast_graph
 from seqline.components.tasks.forecast import numerics as fm
-from seqline.components.tasks.forecast.transform import ForecastMomentsFn, base_errors, choose_base
+from seqline.components.tasks.forecast import linear_base
+from seqline.components.tasks.forecast.transform import (ForecastMomentsFn, _params, base_errors,
+                                                         choose_base, fit_windows)
 
 L, H, M = 36, 12, 12
 
@@ -46,10 +48,21 @@ def test_candidates_need_a_season_and_two_of_them_for_the_mean():
     assert fm.candidate_bases(36, 12) == list(fm.BASES)
 
 
-def _accumulate(series: np.ndarray, splits: list) -> dict:
-    combine = ForecastMomentsFn(1, list(fm.BASES))
-    item = (series[:, None], np.diff(series), base_errors(series, splits, L, H, M, fm.BASES))
-    return combine.extract_output(combine.add_input(combine.create_accumulator(), item))
+def _errors(series: np.ndarray, splits: list, bases=fm.BASES) -> dict:
+    return base_errors(fit_windows(series, splits, L, H), L, H, M, bases)
+
+
+def _item(series: np.ndarray, splits: list, linear: bool) -> tuple:
+    """What one series gives the Analyze combiner."""
+    sets = fit_windows(series, splits, L, H)
+    moments = {s: linear_base.window_moments(*pair) for s, pair in sets.items()} if linear else {}
+    return series[:, None], np.diff(series), base_errors(sets, L, H, M, fm.BASES), moments
+
+
+def _accumulate(series: np.ndarray, splits: list, linear: bool = False) -> dict:
+    combine = ForecastMomentsFn(1, list(fm.BASES), (L, H) if linear else None)
+    acc = combine.add_input(combine.create_accumulator(), _item(series, splits, linear))
+    return combine.extract_output(acc)
 
 
 def test_the_base_with_the_lowest_eval_error_is_chosen_and_the_train_split_is_the_fallback():
@@ -69,18 +82,94 @@ def test_the_base_with_the_lowest_eval_error_is_chosen_and_the_train_split_is_th
 def test_windows_with_a_missing_value_are_left_out():
     series = np.sin(np.arange(100.0))
     splits = ["train"] * 100
-    full = base_errors(series, splits, L, H, M, ["naive"])["train/naive"]
+    full = _errors(series, splits, ["naive"])["train/naive"]
     series[50] = np.nan
-    gap = base_errors(series, splits, L, H, M, ["naive"])["train/naive"]
+    gap = _errors(series, splits, ["naive"])["train/naive"]
     assert gap[1] == full[1] - (L + H) * H and np.isfinite(gap[0])
 
 
-@pytest.mark.parametrize("base", fm.BASES)
+def _ar2(n: int, seed: int, noise: float = 0.3) -> np.ndarray:
+    """A damped oscillation (AR(2), period about 9 steps, no whole season of 12): a linear map
+    of the window forecasts it far better than any fixed base."""
+    rng = np.random.default_rng(seed)
+    y = np.zeros(n)
+    for t in range(2, n):
+        y[t] = 1.3 * y[t - 1] - 0.9 * y[t - 2] + rng.normal(0, noise)
+    return y + 50
+
+
+SPLITS = ["train"] * 700 + ["eval"] * 150 + ["test"] * 150
+BASE = {"feature_columns": ["a"], "target_column": "a", "log_returns": [False], "lookback": L,
+        "horizon": H, "normalization": "window", "seasonal_period": M, "quantiles": None}
+
+
+def _fitted(series: np.ndarray) -> fm.ForecastParams:
+    return fm.ForecastParams(**_params(_accumulate(series, SPLITS, linear=True), BASE, "standard",
+                                       {"a": 1.0}))
+
+
+def test_a_linear_base_is_fitted_and_chosen_where_it_beats_the_fixed_bases():
+    p = _fitted(_ar2(1000, 4))
+    assert p.base == "linear"
+    weights = np.asarray(p.linear_weights)
+    assert weights.shape == (L, H)
+    np.testing.assert_allclose(weights.sum(axis=0), 1.0)   # a shifted window: a shifted forecast
+    windows, future = _windows(_ar2(600, 5))               # a new stretch of the process
+    fixed = min(np.abs(_forecast(b, windows) - future).mean() for b in fm.BASES)
+    assert np.abs(fm.base_forecast(windows[:, :, None], p) - future).mean() < 0.7 * fixed
+    linear = p.base_selection["linear"]
+    assert min(linear["mse"].values()) < linear["mse"]["fixed"]
+
+
+def test_the_fixed_base_stays_when_the_linear_fit_loses_on_the_eval_split():
+    """Train on the oscillation, then an eval split of pure seasonal noise: the fit does not
+    carry over, so the eval split keeps the fixed base."""
+    t = np.arange(1000)
+    series = _ar2(1000, 6)
+    rng = np.random.default_rng(7)
+    series[700:] = 50 + 5 * np.sin(2 * np.pi * t[700:] / M) + rng.normal(0, 0.3, 300)
+    p = _fitted(series)
+    assert p.base in fm.BASES and p.linear_weights is None
+    assert min(p.base_selection["linear"]["mse"].values()) == p.base_selection["linear"]["mse"]["fixed"]
+
+
+def test_the_fit_is_the_same_whatever_order_the_series_come_in():
+    items = [_item(_ar2(1000, seed), SPLITS, linear=True) for seed in (8, 9, 10)]
+    combine = ForecastMomentsFn(1, list(fm.BASES), (L, H))
+
+    def combined(groups):
+        accs = []
+        for group in groups:
+            acc = combine.create_accumulator()
+            for i in group:
+                acc = combine.add_input(acc, items[i])
+            accs.append(acc)
+        return combine.extract_output(combine.merge_accumulators(accs))["window_moments"]
+
+    one, other = combined([[0, 1, 2]]), combined([[2], [1, 0]])
+    for split in ("train", "eval"):
+        for key in linear_base.MOMENTS:
+            assert np.array_equal(np.asarray(one[split][key]), np.asarray(other[split][key]))
+    fixed = fm.base_weights("naive", L, H, M)
+    assert np.array_equal(linear_base.fit(one["train"], one["eval"], fixed)["weights"],
+                          linear_base.fit(other["train"], other["eval"], fixed)["weights"])
+
+
+def test_no_eval_windows_no_linear_base():
+    fixed = fm.base_weights("naive", L, H, M)
+    train = linear_base.window_moments(*_windows(_ar2(300, 9)))
+    assert linear_base.fit(train, linear_base.empty_moments(L, H), fixed) is None
+
+
+@pytest.mark.parametrize("base", fm.BASES + ("linear",))
 def test_numpy_and_graph_agree_on_every_base(base):
     rng = np.random.default_rng(3)
+    weights = rng.normal(0, 0.1, (L, H))
+    weights[-1] += 1 - weights.sum(axis=0)
     params = fm.ForecastParams(["a"], "a", [False], [0.0], [1.0], lookback=L, horizon=H,
                                mase_scale=1.0, normalization="window", spread_floor=[0.1],
-                               base=base, seasonal_period=M)
+                               base=base, seasonal_period=M,
+                               linear_weights=weights.tolist() if base == "linear" else None)
     raw = (rng.normal(size=(8, L, 1)).cumsum(axis=1) + 20).astype(np.float32)
     raw[0, 5:9, 0] = np.nan
     future = rng.normal(size=(8, H)) + 20

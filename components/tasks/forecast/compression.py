@@ -95,8 +95,7 @@ def edge_metadata(graph, transformed) -> dict:
         "outputs": {"forecast": outputs},
         "postprocessing": {"steps": post, "center": p.center[t], "scale": p.scale[t],
                            "window_relative": bool(relative[t]), "base": p.base,
-                           "base_weights": fm.base_weights(p.base, p.lookback, p.horizon,
-                                                           p.seasonal_period).tolist(),
+                           "base_weights": fm.params_base_weights(p).tolist(),
                            "log_returns": p.log_returns[t]},
         "label_map": None,
     }

@@ -29,8 +29,7 @@ class ForecastTransform(tf.Module):
         self.center = tf.constant(p.center, tf.float64)
         self.scale = tf.constant(p.scale, tf.float64)
         self.floor = tf.constant(p.spread_floor or [0.0] * self.n_features, tf.float64)
-        self.base_weights = tf.constant(
-            fm.base_weights(p.base, p.lookback, p.horizon, p.seasonal_period), tf.float64)
+        self.base_weights = tf.constant(fm.params_base_weights(p), tf.float64)
         self.n_levels, self.median = len(p.levels), p.levels.index(0.5)
         window = tf.TensorSpec([None, p.lookback, self.n_features], tf.float32, name="window")
         pred = tf.TensorSpec([None, p.horizon * self.n_levels], tf.float32, name="prediction")

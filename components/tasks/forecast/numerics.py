@@ -9,7 +9,8 @@ returns (which drops the first step), and anything still missing becomes 0. Then
   the train split's); log-return features are scaled with train-split statistics. The target is
   the **correction** to a base forecast in units of the window's spread, so a model that
   outputs 0 forecasts the base: naive, seasonal-naive or the seasonal mean (:func:`base_weights`),
-  whichever was most accurate on the eval split.
+  whichever was most accurate on the eval split, or a linear map of the window fitted on the
+  train split when it is more accurate still (:mod:`seqline.components.tasks.forecast.linear_base`).
 - ``normalization: global``: every feature is scaled with train-split statistics and the target
   is the future level (or log return), transformed the same way.
 
@@ -43,6 +44,7 @@ class ForecastParams:
     base_selection: dict = None  # {"split": ..., "mae": {base: MAE}}: how the base was chosen
     series_mase_scale: dict = None   # per series id: its own train-split mean absolute step
     quantiles: list = None     # sorted levels with 0.5 (model.quantiles), or None: a point forecast
+    linear_weights: list = None  # [lookback][horizon]: the fitted weights of the linear base
 
     @property
     def target_index(self) -> int:
@@ -133,10 +135,19 @@ def base_weights(base: str, lookback: int, horizon: int, period: int) -> np.ndar
     return weights
 
 
+def params_base_weights(p: ForecastParams) -> np.ndarray:
+    """``[lookback, horizon]``: the weights of the base ``p`` corrects: fitted for the linear
+    base (:mod:`seqline.components.tasks.forecast.linear_base`), else :func:`base_weights`."""
+    if p.base == "linear":
+        return np.asarray(p.linear_weights, dtype=np.float64)
+    return base_weights(p.base, p.lookback, p.horizon, p.seasonal_period)
+
+
 def base_forecast(filled: np.ndarray, p: ForecastParams) -> np.ndarray:
-    """The forecast a window-relative model corrects, ``[B, H]`` (filled windows in)."""
-    weights = base_weights(p.base, p.lookback, p.horizon, p.seasonal_period)
-    return filled[:, :, p.target_index] @ weights
+    """The forecast a window-relative model corrects, ``[B, H]`` (filled windows in). Summed
+    with einsum, not BLAS, so every process rounds it alike (written examples stay the same
+    bytes on every runner)."""
+    return np.einsum("bl,lh->bh", filled[:, :, p.target_index], params_base_weights(p))
 
 
 def _target_affine(raw: np.ndarray, p: ForecastParams) -> tuple:

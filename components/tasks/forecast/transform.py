@@ -22,7 +22,7 @@ from seqline.components.exact_sum import exact
 from seqline.components.example_proto import Example
 from seqline.components.split_io import (SPLITS, ReadSplits, SaveSplitCounts, WriteSplits,
                                          finish_splits, split_pattern)
-from seqline.components.tasks.forecast import numerics as fm
+from seqline.components.tasks.forecast import linear_base, numerics as fm
 from seqline.components.tasks.feature_stats import MomentsFn, scaling_stats
 from seqline.components.tasks.forecast.codec import decode
 from seqline.pipeline.errors import DataError
@@ -35,25 +35,32 @@ def log_return_mask(log_returns, columns) -> list:
 
 class ForecastMomentsFn(MomentsFn):
     """Feature moments plus the target's mean absolute step (the MASE scale) and, per split
-    (train, eval), the absolute errors of each candidate base forecast over the horizon."""
+    (train, eval), the absolute errors of each candidate base forecast over the horizon and,
+    given ``window`` (lookback, horizon) for the linear base, the windows' moments."""
 
-    def __init__(self, n_features: int, bases: list):
+    def __init__(self, n_features: int, bases: list, window: tuple | None = None):
         super().__init__(n_features)
         errors = [f"{split}/{base}" for split in ("train", "eval") for base in bases]
         self.EXACT = ("abs_step",) + tuple(f"{e}_error" for e in errors)
         self.COUNTS = ("steps",) + tuple(f"{e}_count" for e in errors)
+        self.window = window
 
     def create_accumulator(self):
-        return {**super().create_accumulator(), **{k: 0 for k in self.COUNTS}}
+        moments = ({split: linear_base.empty_moments(*self.window) for split in ("train", "eval")}
+                   if self.window else {})
+        return {**super().create_accumulator(), **{k: 0 for k in self.COUNTS},
+                "window_moments": moments}
 
     def add_input(self, acc, item):
-        feats, steps, errors = item
+        feats, steps, errors, moments = item
         acc = super().add_input(acc, feats)
         acc["abs_step"] += exact(np.abs(steps).sum())
         acc["steps"] += len(steps)
         for name, (total, count) in errors.items():
             acc[f"{name}_error"] += exact(total)
             acc[f"{name}_count"] += count
+        acc["window_moments"] = {split: linear_base.add_moments(m, moments[split])
+                                 for split, m in acc["window_moments"].items()}
         return acc
 
     def merge_accumulators(self, accs):
@@ -61,7 +68,18 @@ class ForecastMomentsFn(MomentsFn):
         out = super().merge_accumulators(accs)
         for k in self.COUNTS:
             out[k] = sum(a[k] for a in accs)
+        for a in accs:
+            out["window_moments"] = {split: linear_base.add_moments(m, a["window_moments"][split])
+                                     for split, m in out["window_moments"].items()}
         return out
+
+
+def _grouped_rows(p, uri: str, columns: list):
+    """``(series id, [(split, Record)])`` of the examples under ``uri``."""
+    return (p | "Read" >> ReadSplits(uri)
+            | "Decode" >> beam.MapTuple(lambda split, data: (split, decode(data, columns)))
+            | "BySeries" >> beam.Map(lambda sr: (sr[1].series_id, sr))
+            | "Group" >> beam.GroupByKey())
 
 
 def _series_arrays(item, n_features: int):
@@ -72,40 +90,50 @@ def _series_arrays(item, n_features: int):
     return series_id, [r.time for _, r in rows], values, [s for s, _ in rows]
 
 
-def base_errors(target: np.ndarray, splits: list, lookback: int, horizon: int,
-                period: int, bases: list) -> dict:
-    """``{"<split>/<base>": (sum, count)}`` of the absolute errors of each candidate base forecast
-    over the windows of one series whose first target lies in the train or eval split (windows
-    with a missing value are left out)."""
+def fit_windows(target: np.ndarray, splits: list, lookback: int, horizon: int) -> dict:
+    """``{split: (windows [N, lookback], futures [N, horizon])}`` of one series' target, for the
+    windows whose first target lies in the train or eval split (any with a missing value left
+    out)."""
     from numpy.lib.stride_tricks import sliding_window_view
 
-    out = {f"{s}/{b}": (0.0, 0) for s in ("train", "eval") for b in bases}
     if len(target) < lookback + horizon:
-        return out
+        empty = (np.zeros((0, lookback)), np.zeros((0, horizon)))
+        return {"train": empty, "eval": empty}
     windows = sliding_window_view(target, lookback)[:len(target) - lookback - horizon + 1]
     future = sliding_window_view(target[lookback:], horizon)
     ok = np.isfinite(windows).all(1) & np.isfinite(future).all(1)
     first = np.asarray(splits[lookback:len(target) - horizon + 1])
+    return {split: (windows[ok & (first == split)], future[ok & (first == split)])
+            for split in ("train", "eval")}
+
+
+def base_errors(sets: dict, lookback: int, horizon: int, period: int, bases: list) -> dict:
+    """``{"<split>/<base>": (sum, count)}`` of the absolute errors of each candidate base forecast
+    over the windows of :func:`fit_windows`."""
+    out = {}
     for base in bases:
         weights = fm.base_weights(base, lookback, horizon, period)
-        for split in ("train", "eval"):
-            rows = ok & (first == split)
-            error = np.abs(windows[rows] @ weights - future[rows])
+        for split, (windows, future) in sets.items():
+            error = np.abs(windows @ weights - future)
             out[f"{split}/{base}"] = (float(error.sum()), error.size)
     return out
 
 
 def _train_stats_input(series, log_returns, target_index, window: dict):
     """What one series contributes to the analyzers: feature moments and steps of its train
-    rows, and the errors of the candidate bases on its train and eval windows."""
+    rows, the errors of the candidate bases on its train and eval windows and, when
+    ``window["linear"]``, those windows' moments for the linear base."""
     _, _, values, splits = series
     train = np.array([s == "train" for s in splits])
     feats = fm.series_features(values, log_returns)
     target = fm.fill_missing(values[None, :, target_index:target_index + 1], axis=1)[0, :, 0]
     step = np.abs(np.diff(target))[train[1:]]
-    errors = base_errors(values[:, target_index], splits, window["lookback"], window["horizon"],
-                         window["seasonal_period"], window["bases"])
-    return feats[train], step[np.isfinite(step)], errors
+    L, H = window["lookback"], window["horizon"]
+    sets = fit_windows(values[:, target_index], splits, L, H)
+    errors = base_errors(sets, L, H, window["seasonal_period"], window["bases"])
+    moments = ({split: linear_base.window_moments(*pair) for split, pair in sets.items()}
+               if window["linear"] else {})
+    return feats[train], step[np.isfinite(step)], errors, moments
 
 
 def _series_scale(series, target_index) -> tuple:
@@ -133,12 +161,23 @@ def _params(acc, base: dict, scaling: str, series_scales: dict) -> dict:
     center, scale = scaling_stats(acc, scaling)
     _, std = scaling_stats(acc, "standard")
     chosen = choose_base(acc, fm.candidate_bases(base["lookback"], base["seasonal_period"]))
-    return {**base, "center": center, "scale": scale,
-            "mase_scale": max(acc["abs_step"] / acc["steps"], 1e-12),
-            "spread_floor": [0.1 * s for s in std],
-            "base": chosen["base"] if base["normalization"] == "window" else "none",
-            "series_mase_scale": dict(sorted(series_scales.items())),
-            "base_selection": {"split": chosen["split"], "mae": chosen["mae"]}}
+    selection = {"split": chosen["split"], "mae": chosen["mae"]}
+    params = {**base, "center": center, "scale": scale,
+              "mase_scale": max(acc["abs_step"] / acc["steps"], 1e-12),
+              "spread_floor": [0.1 * s for s in std],
+              "base": chosen["base"] if base["normalization"] == "window" else "none",
+              "series_mase_scale": dict(sorted(series_scales.items())),
+              "base_selection": selection}
+    if acc["window_moments"] and params["base"] != "none":
+        fixed = fm.base_weights(chosen["base"], base["lookback"], base["horizon"],
+                                base["seasonal_period"])
+        linear = linear_base.fit(acc["window_moments"]["train"], acc["window_moments"]["eval"],
+                                 fixed)
+        if linear:
+            selection["linear"] = {"shrinkage": linear["shrinkage"], "mse": linear["mse"]}
+            if min(linear["mse"].values()) < linear["mse"]["fixed"]:
+                params.update(base="linear", linear_weights=linear["weights"].tolist())
+    return params
 
 
 def _reference(values, splits, windows, p: fm.ForecastParams) -> dict:
@@ -192,6 +231,12 @@ def base_line(p: fm.ForecastParams) -> str:
     mae = ", ".join(f"{b.replace('_', '-')} {v:.4g}" for b, v in chosen["mae"].items())
     seasons = p.lookback // p.seasonal_period
     mean = f"; seasonal-mean of {seasons} seasons" if "seasonal_mean" in chosen["mae"] else ""
+    linear = chosen.get("linear")
+    if linear:
+        fixed = min(chosen["mae"], key=chosen["mae"].get).replace("_", "-")
+        fitted = min(v for k, v in linear["mse"].items() if k != "fixed")
+        mean += (f"; linear fit on the train windows: eval MSE {fitted:.4g} in window units "
+                 f"against {linear['mse']['fixed']:.4g} for {fixed}")
     return (f"window-relative model: it forecasts a correction to the {p.base.replace('_', '-')} "
             f"forecast ({chosen['split']}-split MAE: {mae}; period {p.seasonal_period}{mean})")
 
@@ -227,34 +272,41 @@ def run_transform(params: dict, examples, graph, transformed, ctx) -> dict:
             "seasonal_period": params["seasonal_period"], "quantiles": params.get("quantiles")}
     target_index = columns.index(params["target_column"])
     bases = fm.candidate_bases(params["lookback"], params["seasonal_period"])
+    linear = (params["linear_base"] and params["normalization"] == "window"
+              and not params["log_returns"][target_index])
     counts_path = graph.path("window_counts.json")
     facts_path = graph.path("data_checks.json")
     with beam.Pipeline(options=ctx.beam_options()) as p:
-        rows = (p | "Read" >> ReadSplits(examples.uri)
-                | "Decode" >> beam.MapTuple(lambda split, data: (split, decode(data, columns))))
-        grouped = (rows | "BySeries" >> beam.Map(lambda sr: (sr[1].series_id, sr))
-                   | "Group" >> beam.GroupByKey())
+        grouped = _grouped_rows(p, examples.uri, columns)
         series = grouped | "Arrays" >> beam.Map(_series_arrays, len(columns))
         facts = (grouped | "Facts" >> beam.Map(forecast_checks.series_facts, target_index)
                  | "AllFacts" >> beam.combiners.ToList()
                  | "SaveFacts" >> beam.Map(_write_json, facts_path))
         fitted = (series
                   | "TrainRows" >> beam.Map(_train_stats_input, params["log_returns"], target_index,
-                                           {**base, "bases": bases})
-                  | "Analyze" >> beam.CombineGlobally(ForecastMomentsFn(len(columns), bases))
+                                           {**base, "bases": bases, "linear": linear})
+                  | "Analyze" >> beam.CombineGlobally(ForecastMomentsFn(
+                      len(columns), bases, (params["lookback"], params["horizon"]) if linear
+                      else None))
                   | "Params" >> beam.Map(_params, base, params["scaling"], beam.pvalue.AsSingleton(
                       series | "SeriesScales" >> beam.Map(_series_scale, target_index)
                       | "ScalesByid" >> beam.combiners.ToDict())))
         saved = fitted | "SaveParams" >> beam.Map(_write_json, graph.path("params.json"))
-        windows = series | "Window" >> beam.FlatMap(
-            _encode_windows, beam.pvalue.AsSingleton(fitted), params["stride"],
-            params["reference"])
+        every_output(facts, saved)
+    with open(graph.path("params.json"), encoding="utf-8") as fh:
+        fitted_params = json.load(fh)
+    # a second pipeline takes the fitted parameters as a plain argument: a side input computed
+    # from the same data was computed from other rows on the Dask runner
+    with beam.Pipeline(options=ctx.beam_options()) as p:
+        windows = (_grouped_rows(p, examples.uri, columns)
+                   | "Arrays" >> beam.Map(_series_arrays, len(columns))
+                   | "Window" >> beam.FlatMap(_encode_windows, fitted_params, params["stride"],
+                                              params["reference"]))
         counted = (windows | "Write" >> WriteSplits(transformed.uri)
                    | "SaveCounts" >> SaveSplitCounts(counts_path))
-        every_output(facts, saved, counted)
+        every_output(counted)
     finish_splits(transformed.uri)
-    with open(graph.path("params.json"), encoding="utf-8") as fh:
-        fitted_params = fm.ForecastParams(**json.load(fh))
+    fitted_params = fm.ForecastParams(**fitted_params)
     with open(counts_path, encoding="utf-8") as fh:
         found = json.load(fh)
     counts = {s: found.get(s, 0) for s in SPLITS}
