@@ -256,8 +256,6 @@ class Connection(asyncio.Protocol):
     # answering
 
     def _predicted(self, predict: routes.Predict, result) -> None:
-        if self.state == CLOSED:
-            return
         try:
             if isinstance(result, BaseException):
                 raise result
@@ -274,24 +272,25 @@ class Connection(asyncio.Protocol):
         self._answer(*routes.failure(exc, self.record), routes.JSON)
 
     def _answer(self, status: int, body: bytes, content_type: str) -> None:
-        self._write(status, body, content_type)
+        """Log and count, then send (the log line is written before the client can read the
+        answer, as by the threading server, whose answer leaves when the request is done)."""
         routes.finish(self.server, self.record, status, body, time.perf_counter() - self.start)
-        self._next()
+        self._send(status, body, content_type)
 
     def _refuse(self, status: int, message: str | None) -> None:
         """``send_error``: a malformed request, answered and logged; the connection closes."""
         self.close = True
-        self._write(status, routes.error(message or f"HTTP {status}"), routes.JSON)
         record = routes.record(self.client, self.command, self.path)
         record.update(status=status, error=message)
         self.server.access_log.write(record)
-        self._next()
+        self._send(status, routes.error(message or f"HTTP {status}"), routes.JSON)
 
-    def _write(self, status: int, body: bytes, content_type: str) -> None:
+    def _send(self, status: int, body: bytes, content_type: str) -> None:
+        """Send the answer (unless the client has gone), then read on or close."""
+        if self.state == CLOSED:
+            return
         head = self.server.head(self.version, status, content_type, len(body), self.close)
         self.transport.write(head + body)
-
-    def _next(self) -> None:
         self.last = time.monotonic()
         if self.close:
             self._close()
