@@ -1,4 +1,8 @@
-"""The HTTP front end: TensorFlow Serving's REST API on the standard library's threading server.
+"""The HTTP server: TensorFlow Serving's REST API, on an event loop or on threads.
+
+``ServingServer`` builds the front end asked for: ``loop`` (``seqline.serving.event_loop``, one
+thread for every connection, the default) or ``threads`` (``ThreadedServer`` below, the standard
+library's threading server, one thread per connection). Both answer alike (``routes``).
 
 Routes (TF Serving's, plus a health check):
 ``POST /v1/models/<name>[/versions/<v>|/labels/<l>]:predict``,
@@ -8,7 +12,7 @@ Routes (TF Serving's, plus a health check):
 ``GET /monitoring/prometheus/metrics`` (Prometheus text format, ``seqline.serving.metrics``).
 Every other answer is JSON; errors are ``{"error": "..."}`` with a 4xx/5xx status, and no request can
 stop the server. One JSON line per request goes to the access log. With batching on, concurrent
-predict requests share model calls (``seqline.serving.batching``).
+predict requests share model calls (``seqline.serving.batching``, ``seqline.serving.loop_calls``).
 """
 from __future__ import annotations
 
