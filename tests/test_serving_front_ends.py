@@ -12,6 +12,7 @@ import json
 import re
 import socket
 import threading
+import time
 
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
@@ -25,10 +26,10 @@ LONG = 65536
 
 
 @contextlib.contextmanager
-def running(front_end: str, base: str):
+def running(front_end: str, base: str, request_timeout: float = 30):
     log = io.StringIO()
     httpd = ServingServer(("127.0.0.1", 0), ModelRegistry(base, echo=lambda line: None),
-                          Limits(max_body_bytes=1000), AccessLog(log), request_timeout=30,
+                          Limits(max_body_bytes=1000), AccessLog(log), request_timeout,
                           front_end=front_end)
     thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05},
                               daemon=True)
@@ -139,3 +140,19 @@ PIECES = st.sampled_from([
 @given(st.lists(PIECES, max_size=14))
 def test_any_request_head_is_answered_alike(servers, pieces):
     assert_same(servers, "".join(pieces).encode("latin-1"))
+
+
+@pytest.mark.parametrize("front_end", ["threads", "loop"])
+def test_an_idle_or_stalled_head_is_dropped_after_the_timeout(tmp_path, capsys, front_end):
+    with running(front_end, str(tmp_path), request_timeout=0.5) as (port, log):
+        for data in (b"", b"GET /healthz HTTP/1.1\r\nHost:"):
+            with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+                sock.sendall(data)
+                start = time.monotonic()
+                assert sock.recv(100) == b""            # closed without an answer
+                assert 0.4 < time.monotonic() - start < 10
+    assert log.getvalue() == ""
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 2 and all(re.fullmatch(
+        r"127\.0\.0\.1 - - \[.*\] Request timed out: TimeoutError\('timed out'\)", line)
+        for line in lines), lines
