@@ -6,8 +6,10 @@ One run does, in this order:
 
 1. trains and exports the example config (``--epochs``, default 1: the architecture, not the
    weights, sets the cost) with ``seqline run`` into a temporary folder, with its own MLflow store;
-2. starts ``seqline serve`` twice on the exported folder, with ``--no-batching`` and ``--batching``
-   (``--batch-size``, ``--batch-timeout-ms``; access logs on, to files), and
+2. starts ``seqline serve`` on the exported folder with ``--no-batching`` and ``--batching``
+   (``--batch-size``, ``--batch-timeout-ms``; ``--batching-modes`` picks; access logs on, to
+   files) for each HTTP front end in ``--front-ends`` (``loop``, the default, and ``threads``,
+   shown as ``seqline/threads``), and
    ``mlflow models serve -m models:/<name>@champion --env-manager local`` (its default: one uvicorn
    worker) on the same model, all on 127.0.0.1 only, and checks they answer the same numbers;
 3. for each client count in ``--clients`` and each request size in ``--batches`` (default 1 and
@@ -28,6 +30,7 @@ Usage:
                                       [--epochs 1] [--clients 4,16] [--batches 1,32]
                                       [--requests 3000] [--seconds 20] [--rounds 3]
                                       [--batch-size 32] [--batch-timeout-ms 0]
+                                      [--front-ends loop,threads] [--batching-modes off,on]
                                       [--client raw|http.client] [--keep]
 """
 from __future__ import annotations
@@ -263,6 +266,29 @@ def summarize(slices: list) -> dict:
             "client_cpu_ms": 1000 * sum(s["client_cpu"] for s in slices) / max(done, 1)}
 
 
+def seqline_servers(args) -> list:
+    """``(name, seqline serve flags)`` per front end and batching mode asked for."""
+    servers = []
+    for front_end in args.front_ends:
+        for mode in args.batching_modes:
+            name = "seqline" + ("+batching" if mode == "on" else "") + (
+                "" if front_end == "loop" else f"/{front_end}")
+            flags = ["--batching", "--batch-size", str(args.batch_size), "--batch-timeout-ms",
+                     str(args.batch_timeout_ms)] if mode == "on" else ["--no-batching"]
+            servers.append((name, ["--front-end", front_end, *flags]))
+    return servers
+
+
+def choices(allowed: tuple):
+    """A parser of comma-separated values among ``allowed``, e.g. ``loop,threads``."""
+    def parse(text: str) -> list:
+        values = [v.strip() for v in text.split(",")]
+        if not values or any(v not in allowed for v in values) or len(set(values)) < len(values):
+            raise argparse.ArgumentTypeError(f"use distinct values among {', '.join(allowed)}")
+        return values
+    return parse
+
+
 def positive_counts(text: str) -> list:
     """``--clients``, ``--batches``: comma-separated positive integers, e.g. ``4,16``."""
     try:
@@ -290,6 +316,10 @@ def main(argv=None) -> int:
     parser.add_argument("--batch-size", type=int, default=32, help="seqline serve --batch-size")
     parser.add_argument("--batch-timeout-ms", type=float, default=0.0,
                         help="seqline serve --batch-timeout-ms")
+    parser.add_argument("--front-ends", type=choices(("loop", "threads")), default=["loop"],
+                        help="seqline serve --front-end values to measure (default: loop)")
+    parser.add_argument("--batching-modes", type=choices(("off", "on")), default=["off", "on"],
+                        help="seqline serve without and/or with --batching (default: off,on)")
     parser.add_argument("--client", choices=("raw", "http.client"), default="raw",
                         help="load generator, the same for every server: request bytes on a plain "
                              "socket (default) or the standard library's http.client")
@@ -308,10 +338,8 @@ def main(argv=None) -> int:
         name, env = model["name"], model["env"]
         print("starting seqline serve (batching off and on) and mlflow models serve ...", flush=True)
         servers = {}
-        for server, extra in (("seqline", ["--no-batching"]), ("seqline+batching", [
-                "--batching", "--batch-size", str(args.batch_size),
-                "--batch-timeout-ms", str(args.batch_timeout_ms)])):
-            port, log = free_port(), server.replace("+", "_")
+        for server, extra in seqline_servers(args):
+            port, log = free_port(), server.replace("+", "_").replace("/", "_")
             procs.append(start([sys.executable, "-m", "seqline", "serve", "--model-base-path",
                                 model["serving"], "--port", str(port), "--access-log",
                                 os.path.join(tmp, f"{log}_access.jsonl"), *extra],
@@ -367,21 +395,22 @@ def _table(rows: dict, args, same: bool, cores: int, load_before: float, load_af
              f"--batch-size {args.batch_size} --batch-timeout-ms {args.batch_timeout_ms:g}, "
              f"{args.client} client, "
              f"{cores} CPU cores, load average {load_before:.1f} before and {load_after:.1f} after",
-             f"{'server':18s}{'clients':>8s}{'batch':>6s}{'requests':>10s}{'errors':>8s}"
+             f"{'server':26s}{'clients':>8s}{'batch':>6s}{'requests':>10s}{'errors':>8s}"
              f"{'p50 ms':>9s}{'p99 ms':>9s}{'req/s':>9s}{'examples/s':>12s}{'server CPU ms/req':>19s}"
              f"{'client CPU ms/req':>19s}"]
     for (server, clients, batch), r in sorted(rows.items(), key=lambda item: item[0][1:]):
-        lines.append(f"{server:18s}{clients:8d}{batch:6d}{r['requests']:10d}{r['errors']:8d}"
+        lines.append(f"{server:26s}{clients:8d}{batch:6d}{r['requests']:10d}{r['errors']:8d}"
                      f"{r['p50']:9.2f}{r['p99']:9.2f}{r['rps']:9.0f}{r['rps'] * batch:12.0f}"
                      f"{r['cpu_ms']:19.2f}{r['client_cpu_ms']:19.2f}")
     lines.append("")
-    for server in ("seqline", "seqline+batching"):
+    ours = [name for name, _ in seqline_servers(args)]
+    for server in ours:
         for clients in args.clients:
             p99 = rows[server, clients, 1]["p99"]
             lines.append(f"{server} p99 at batch 1, {clients} clients: {p99:.2f} ms = "
                          f"{p99 / P99_TARGET_MS:.2f}x the {P99_TARGET_MS:g} ms target: "
                          f"{'PASS' if p99 <= P99_TARGET_MS else 'MISS'}")
-    for server in ("seqline", "seqline+batching"):
+    for server in ours:
         for clients in args.clients:
             for batch in args.batches:
                 target = THROUGHPUT_TARGETS.get((clients, batch), THROUGHPUT_TARGET)

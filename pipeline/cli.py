@@ -203,6 +203,9 @@ def _serve_parser(sub) -> None:
     serve.add_argument("--request-timeout", type=float, default=60.0, metavar="SECONDS",
                        help="drop a connection idle this long, answer 408 to a body stalled this "
                             "long (default: %(default)s)")
+    serve.add_argument("--front-end", choices=("loop", "threads"), default="loop",
+                       help="loop: one thread reads and answers every connection (default); "
+                            "threads: the standard library's server, a thread per connection")
     serve.add_argument("--batching", action=argparse.BooleanOptionalAction, default=True,
                        help="merge concurrent predict requests into shared model calls (default: "
                             "on; --no-batching calls the model once per request)")
@@ -409,7 +412,7 @@ def _serve(args) -> int:
         try:
             httpd = server.ServingServer((args.host, args.port), models, limits,
                                          server.AccessLog(stream), args.request_timeout,
-                                         batch if args.batching else None)
+                                         batch if args.batching else None, args.front_end)
         except OSError as exc:
             raise SeqlineError(f"cannot listen on {args.host}:{args.port}: "
                                f"{exc.strerror or exc}") from None

@@ -65,7 +65,7 @@ class Batcher:
         self._running = 0
 
     def __call__(self, inputs: dict) -> dict:
-        rows = _rows(inputs)
+        rows = batch_rows(inputs)
         if rows >= self._options.max_batch:
             return self._call(inputs)     # a full batch on its own: nothing to wait for
         key = tuple((name, value.shape[1:], value.dtype.str) for name, value in sorted(inputs.items()))
@@ -124,26 +124,10 @@ class Batcher:
         self._cond.notify_all()     # the next oldest batch may now be first in line
 
     def _run(self, requests: list) -> list:
-        """Outputs (or the exception) per request: one merged call, or each alone if it fails."""
-        if len(requests) > 1:
-            try:
-                merged = {name: np.concatenate([r[name] for r in requests]) for name in requests[0]}
-                return _split(self._call(merged), [_rows(r) for r in requests])
-            except Exception:   # a failure is each request's own: find out whose
-                pass
-        results = []
-        for inputs in requests:
-            try:
-                results.append(self._call(inputs))
-            except Exception as exc:
-                results.append(exc)
-        return results
+        return run_requests(self._predict, self._observe, requests)
 
     def _call(self, inputs: dict) -> dict:
-        start = time.perf_counter()
-        outputs = self._predict(inputs)
-        self._observe(_rows(inputs), time.perf_counter() - start)
-        return outputs
+        return timed_call(self._predict, self._observe, inputs)
 
 
 class ModelCalls:
@@ -162,10 +146,7 @@ class ModelCalls:
 
     def predict(self, model: str, version: int, signature, inputs: dict) -> dict:
         if self._options is None or not batch_major(signature.inputs, signature.outputs):
-            start = time.perf_counter()
-            outputs = signature.predict(inputs)
-            self._observer(model, version)(_rows(inputs), time.perf_counter() - start)
-            return outputs
+            return timed_call(signature.predict, self._observer(model, version), inputs)
         batcher = self._batchers.get(signature)
         if batcher is None:
             with self._lock:
@@ -176,7 +157,35 @@ class ModelCalls:
         return batcher(inputs)
 
 
-def _rows(inputs: dict) -> int:
+def run_requests(predict: Callable[[dict], dict], observe: Callable[[int, float], None],
+                 requests: list) -> list:
+    """Outputs (or the exception) per request: one merged call, or each alone if it fails."""
+    if len(requests) > 1:
+        try:
+            merged = {name: np.concatenate([r[name] for r in requests]) for name in requests[0]}
+            return _split(timed_call(predict, observe, merged), [batch_rows(r) for r in requests])
+        except Exception:   # a failure is each request's own: find out whose
+            pass
+    results = []
+    for inputs in requests:
+        try:
+            results.append(timed_call(predict, observe, inputs))
+        except Exception as exc:
+            results.append(exc)
+    return results
+
+
+def timed_call(predict: Callable[[dict], dict], observe: Callable[[int, float], None],
+               inputs: dict) -> dict:
+    """``predict(inputs)``, observed as ``observe(rows, seconds)`` if it answers."""
+    start = time.perf_counter()
+    outputs = predict(inputs)
+    observe(batch_rows(inputs), time.perf_counter() - start)
+    return outputs
+
+
+def batch_rows(inputs: dict) -> int:
+    """Examples in a request: the length of its first input."""
     return len(next(iter(inputs.values())))
 
 

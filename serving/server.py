@@ -1,4 +1,8 @@
-"""The HTTP front end: TensorFlow Serving's REST API on the standard library's threading server.
+"""The HTTP server: TensorFlow Serving's REST API, on an event loop or on threads.
+
+``ServingServer`` builds the front end asked for: ``loop`` (``seqline.serving.event_loop``, one
+thread for every connection, the default) or ``threads`` (``ThreadedServer`` below, the standard
+library's threading server, one thread per connection). Both answer alike (``routes``).
 
 Routes (TF Serving's, plus a health check):
 ``POST /v1/models/<name>[/versions/<v>|/labels/<l>]:predict``,
@@ -8,28 +12,22 @@ Routes (TF Serving's, plus a health check):
 ``GET /monitoring/prometheus/metrics`` (Prometheus text format, ``seqline.serving.metrics``).
 Every other answer is JSON; errors are ``{"error": "..."}`` with a 4xx/5xx status, and no request can
 stop the server. One JSON line per request goes to the access log. With batching on, concurrent
-predict requests share model calls (``seqline.serving.batching``).
+predict requests share model calls (``seqline.serving.batching``, ``seqline.serving.loop_calls``).
 """
 from __future__ import annotations
 
 import json
-import re
-import sys
 import threading
 import time
-import traceback
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import unquote
 
-from seqline.serving import metrics, payload
+from seqline.serving import metrics, payload, routes
 from seqline.serving.batching import BatchOptions, ModelCalls
-from seqline.serving.errors import RequestError
+from seqline.serving.event_loop import EventLoopServer
 from seqline.serving.registry import ModelRegistry
 
-MODEL_ROUTE = re.compile(r"/v1/models/(?P<name>[^/:]+)"
-                         r"(?:/versions/(?P<version>[^/:]+)|/labels/(?P<label>[^/:]+))?"
-                         r"(?:(?P<metadata>/metadata)|:(?P<verb>[A-Za-z]+))?")
-SEQLINE_METADATA_KEYS = ("task", "inputs", "outputs", "metrics")
+SERVER_VERSION = "seqline-serve"
+FRONT_ENDS = ("loop", "threads")
 
 
 class AccessLog:
@@ -74,8 +72,8 @@ class AccessLog:
             self.flush()
 
 
-class ServingServer(ThreadingHTTPServer):
-    """One thread per connection (HTTP/1.1 keep-alive); shares the registry and limits.
+class ThreadedServer(ThreadingHTTPServer):
+    """The standard library's server: one thread per connection (HTTP/1.1 keep-alive).
 
     ``request_timeout``: seconds a connection may sit idle or a body may stall before it is
     dropped (idle) or answered 408 (a body that stopped arriving). ``batching``: merge concurrent
@@ -101,7 +99,7 @@ class ServingServer(ThreadingHTTPServer):
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
-    server_version = "seqline-serve"
+    server_version = SERVER_VERSION
     disable_nagle_algorithm = True    # small JSON answers go out at once
     wbufsize = 64 * 1024              # headers and body leave in one send, flushed per request
 
@@ -117,101 +115,36 @@ class Handler(BaseHTTPRequestHandler):
 
     def _handle(self, method: str) -> None:
         start = time.perf_counter()
-        record = self._record(method)
-        self.content_type = "application/json"
+        record = routes.record(self.client_address[0], method, self.path)
+        content_type = routes.JSON
         try:
-            status, body = self._route(method, record)
-        except RequestError as exc:
-            status, body = exc.status, _error(str(exc))
-            record["error"] = str(exc)
-        except Exception as exc:   # a bug or a runtime failure answers 500; the server goes on
-            record["error"] = f"internal error: {type(exc).__name__}: {exc}"
-            status, body = 500, _error(record["error"])
-            traceback.print_exc(file=sys.stderr)
-        self._send(status, body, self.content_type)
-        seconds = time.perf_counter() - start
-        record.update(status=status, bytes_out=len(body), ms=round(seconds * 1000, 3))
-        self.server.access_log.write(record)
-        if "model" in record:
-            self.server.metrics.count(record["model"], record.get("version"), status, seconds)
-
-    def _route(self, method: str, record: dict) -> tuple:
-        path = self.path.split("?", 1)[0]
-        body = self._read_body(record)
-        if path == "/healthz":
-            _require(method, "GET", path)
-            models = {name: sorted(m.versions) for name, m in self.server.registry.snapshot.items()}
-            ready = any(models.values())
-            return (200 if ready else 503), _json({"status": "ok" if ready else "no model loaded",
-                                                   "models": models})
-        if path == metrics.PATH:
-            _require(method, "GET", path)
-            body, self.content_type = self.server.metrics.exposition(self.headers.get("Accept"))
-            return 200, body
-        match = MODEL_ROUTE.fullmatch(path)
-        if match is None:
-            raise RequestError(404, f"no route {method} {path}; use /v1/models/<name>[:predict], "
-                                    f"/healthz or {metrics.PATH}")
-        name, label = unquote(match["name"]), match["label"] and unquote(match["label"])
-        version = _version(match["version"])
-        record["model"] = name
-        registry = self.server.registry
-        if match["verb"] is not None:
-            if match["verb"] != "predict":
-                raise RequestError(400, f"':{match['verb']}' is not supported; use ':predict'")
-            _require(method, "POST", path)
-            version, servable = registry.resolve(name, version, label)
-            record["version"] = version
-            request = payload.parse(body, servable.signatures, self.server.limits)
-            record["batch"] = request.batch
-            outputs = self.server.model_calls.predict(name, version,
-                                                      servable.signatures[request.signature],
-                                                      request.inputs)
-            return 200, payload.response(request, outputs)
-        _require(method, "GET", path)
-        if match["metadata"]:
-            version, servable = registry.resolve(name, version, label)
-            return 200, _json(_metadata(name, version, servable))
-        model = registry.get(name)
-        if label is not None or version is not None:
-            version = registry.resolve(name, version, label)[0] if label else version
-            status = model.status(only=version)
-            if not status["model_version_status"]:
-                raise RequestError(404, f"version {version} of model {name!r} is not served")
-            return 200, _json(status)
-        return 200, _json(model.status())
+            answer = routes.route(self.server, method, self.path.split("?", 1)[0], self.headers,
+                                  self._read_body(record), record)
+            if isinstance(answer, routes.Predict):
+                answer = routes.predicted(answer, self.server.model_calls.predict(
+                    answer.model, answer.version, answer.signature, answer.request.inputs))
+            status, body, content_type = answer
+        except Exception as exc:   # a refusal, or a bug or runtime failure: the server goes on
+            if isinstance(exc, routes.BodyRefused):
+                self.close_connection = True
+            status, body = routes.failure(exc, record)
+        self._send(status, body, content_type)
+        routes.finish(self.server, record, status, body, time.perf_counter() - start)
 
     def _read_body(self, record: dict) -> bytes:
         """The request body within ``--max-body-bytes``; oversize bodies are not read."""
-        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-            self.close_connection = True
-            raise RequestError(411, "chunked bodies are not accepted; send Content-Length")
-        length = self.headers.get("Content-Length")
-        if length is None:
-            if self.command == "POST":
-                raise RequestError(411, "a POST needs a Content-Length header")
+        size = routes.body_length(self.headers, self.command, self.server.limits, record)
+        if size is None:
             return b""
-        if not length.strip().isdigit():
-            self.close_connection = True
-            raise RequestError(400, f"bad Content-Length {length!r}")
-        size, limit = int(length), self.server.limits.max_body_bytes
-        record["bytes_in"] = size
-        if size > limit:
-            self.close_connection = True   # the unread body cannot be skipped on this connection
-            raise RequestError(413, f"body of {size} bytes exceeds the server's limit of {limit} "
-                                    "bytes (--max-body-bytes)")
         try:
             body = self.rfile.read(size)
         except TimeoutError:
-            self.close_connection = True
-            raise RequestError(408, f"request timeout: the body stopped arriving (nothing for "
-                                    f"{self.timeout:g}s; Content-Length is {size})") from None
+            raise routes.body_stalled(self.timeout, size) from None
         if len(body) < size:
-            self.close_connection = True
-            raise RequestError(400, f"body ended after {len(body)} of {size} bytes")
+            raise routes.body_short(len(body), size)
         return body
 
-    def _send(self, status: int, body: bytes, content_type: str = "application/json") -> None:
+    def _send(self, status: int, body: bytes, content_type: str = routes.JSON) -> None:
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
@@ -223,58 +156,20 @@ class Handler(BaseHTTPRequestHandler):
     def send_error(self, code, message=None, explain=None):
         """Malformed requests and unknown methods (answered by the base class) get JSON too."""
         self.close_connection = True
-        body = _error(message or f"HTTP {code}")
+        body = routes.error(message or f"HTTP {code}")
         try:
             self._send(code, body)
         finally:
-            record = self._record(getattr(self, "command", None))
+            record = routes.record(self.client_address[0], getattr(self, "command", None),
+                                   getattr(self, "path", None))
             record.update(status=code, error=message)
             self.server.access_log.write(record)
-
-    def _record(self, method: str | None) -> dict:
-        """The start of a request's access-log line."""
-        return {"time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                "client": self.client_address[0], "method": method,
-                "path": getattr(self, "path", None)}
 
     def log_request(self, code="-", size="-"):
         """The access log is written by ``_handle``; nothing goes to stderr per request."""
 
 
-def _require(method: str, expected: str, path: str) -> None:
-    if method != expected:
-        raise RequestError(405, f"{method} is not allowed on {path}; use {expected}")
-
-
-def _version(text: str | None) -> int | None:
-    if text is None:
-        return None
-    text = unquote(text)
-    if not re.fullmatch(r"[0-9]{1,18}", text):
-        raise RequestError(400, f"version must be a non-negative integer, got {text!r}")
-    return int(text)
-
-
-def _metadata(name: str, version: int, servable) -> dict:
-    """TensorFlow Serving's ``GetModelMetadata`` JSON, plus the exported seqline description."""
-    meta = {"signature_def": {"signature_def": {k: s.describe()
-                                                for k, s in servable.signatures.items()}}}
-    seqline = {k: servable.metadata[k] for k in SEQLINE_METADATA_KEYS if k in servable.metadata}
-    if seqline:
-        meta["seqline"] = seqline
-    return {"model_spec": {"name": name, "signature_name": "", "version": str(version)},
-            "metadata": meta}
-
-
-def _json(value) -> bytes:
-    return json.dumps(value).encode()
-
-
-def _error(message: str) -> bytes:
-    return _json({"error": message})
-
-
-def run(server: ServingServer) -> None:
+def run(server) -> None:
     """Load the models, then serve until Ctrl-C or SIGTERM."""
     import signal
 
@@ -293,3 +188,16 @@ def run(server: ServingServer) -> None:
     finally:
         registry.stop()
         server.server_close()
+
+
+def ServingServer(address: tuple, registry: ModelRegistry, limits: payload.Limits,
+                  access_log: AccessLog, request_timeout: float = 60,
+                  batching: BatchOptions | None = None, front_end: str = "loop"):
+    """The server of ``front_end``: ``loop`` (one thread for all connections, the default) or
+    ``threads`` (the standard library's, one thread per connection); both answer alike."""
+    if front_end not in FRONT_ENDS:
+        raise ValueError(f"--front-end must be one of {', '.join(FRONT_ENDS)}, got {front_end!r}")
+    if front_end == "threads":
+        return ThreadedServer(address, registry, limits, access_log, request_timeout, batching)
+    return EventLoopServer(address, registry, limits, access_log, request_timeout, batching,
+                           SERVER_VERSION)
