@@ -10,23 +10,25 @@ One run does, in this order:
    (``--batch-size``, ``--batch-timeout-ms``; access logs on, to files), and
    ``mlflow models serve -m models:/<name>@champion --env-manager local`` (its default: one uvicorn
    worker) on the same model, all on 127.0.0.1 only, and checks they answer the same numbers;
-3. for each client count in ``--clients`` and batch 1 and batch 32 real windows: a 5 s warm-up
-   per server with that many clients, then ``--rounds`` rounds that alternate the servers (so all
-   see the same background load), each slice that many client processes on keep-alive
-   connections sending requests back to back; ``--requests`` and ``--seconds`` bound each cell.
+3. for each client count in ``--clients`` and each request size in ``--batches`` (default 1 and
+   32 real windows): a 5 s warm-up per server with that many clients, then ``--rounds`` rounds
+   that alternate the servers (so all see the same background load), each slice that many client
+   processes on keep-alive connections sending requests back to back; ``--requests`` and
+   ``--seconds`` bound each cell. ``--client`` picks the load generator, the same for all servers.
 
 Prints p50/p99 latency, throughput and the servers' CPU time per request (all processes of each
-server, from /proc: the figure least affected by other load) per cell, and the ratios to the
-targets: p99 at most 20 ms at batch 1 for seqline, and seqline's throughput at least 2x MLflow's
+server, from /proc: the figure least affected by other load) and the clients' per cell, and the
+ratios to the targets: p99 at most 20 ms at batch 1 for seqline, and seqline's throughput at least 2x MLflow's
 (5x at 16 clients and batch 1). The exit status is 0 whatever is measured. Clients and servers
 share the machine's cores; the load average is printed because other work on the machine shows up
 in the latencies.
 
 Usage:
     .venv/bin/python bench/serving.py [--config examples/stock_forecast/pipeline.yaml]
-                                      [--epochs 1] [--clients 4,16] [--requests 3000]
-                                      [--seconds 20] [--rounds 3] [--batch-size 32]
-                                      [--batch-timeout-ms 0] [--keep]
+                                      [--epochs 1] [--clients 4,16] [--batches 1,32]
+                                      [--requests 3000] [--seconds 20] [--rounds 3]
+                                      [--batch-size 32] [--batch-timeout-ms 0]
+                                      [--client raw|http.client] [--keep]
 """
 from __future__ import annotations
 
@@ -38,6 +40,7 @@ import multiprocessing
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -51,6 +54,7 @@ P99_TARGET_MS = 20.0
 THROUGHPUT_TARGET = 2.0
 THROUGHPUT_TARGETS = {(16, 1): 5.0}      # (clients, batch) -> a stricter target (issue 19)
 BATCHES = (1, 32)
+MAX_BATCH = 64            # real windows prepared; --batches may not exceed it
 WARM_UP_SECONDS = 5.0
 
 
@@ -77,8 +81,8 @@ def export_example(config: str, epochs: int, tmp: str) -> dict:
     lookback, columns = cfg["transform"]["lookback"], cfg["data"]["feature_columns"]
     with open(cfg["data"]["path"], encoding="utf-8") as fh:
         rows = [[float(r[c]) for c in columns] for r in csv.DictReader(fh)]
-    values = np.asarray(rows[-(lookback + max(BATCHES)):], np.float32)
-    windows = np.stack([values[i:i + lookback] for i in range(max(BATCHES))])
+    values = np.asarray(rows[-(lookback + MAX_BATCH):], np.float32)
+    windows = np.stack([values[i:i + lookback] for i in range(MAX_BATCH)])
     return {"name": name, "serving": cfg["pusher"]["serving_dir"], "env": env, "windows": windows}
 
 
@@ -123,8 +127,6 @@ def stop(proc) -> None:
 
 
 def free_port() -> int:
-    import socket
-
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
@@ -138,27 +140,88 @@ def post(port: int, path: str, body: bytes) -> tuple:
 
 
 def client(job: tuple) -> tuple:
-    """One client process: back-to-back requests on one connection; ``(latencies, errors, t0, t1)``."""
-    port, path, body, count, deadline = job
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-    headers = {"Content-Type": "application/json"}
+    """One client process: back-to-back requests on one connection; ``(latencies, errors, t0, t1)``.
+
+    ``kind`` ``"raw"``: the request's bytes are built once and sent on a plain socket, the answer
+    read by its ``Content-Length`` (a few microseconds of client CPU per request); ``"http.client"``:
+    the standard library's client, as before (its header parsing costs the client about as much CPU
+    as the server spends per request, which on shared cores caps the throughput of fast servers).
+    """
+    port, path, body, count, deadline, kind = job
+    send = RawConnection(port, path, body) if kind == "raw" else HttpClientConnection(port, path, body)
     latencies, errors, first = [], 0, time.monotonic()
     while len(latencies) + errors < count and time.monotonic() < deadline:
         t = time.perf_counter()
         try:
-            conn.request("POST", path, body, headers)
-            response = conn.getresponse()
-            response.read()
-            ok = response.status == 200
-        except (OSError, http.client.HTTPException):
+            ok = send() == 200
+        except (OSError, http.client.HTTPException, ValueError):
             ok = False
-            conn.close()
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+            send.reconnect()
         if ok:
             latencies.append(time.perf_counter() - t)
         else:
             errors += 1
     return latencies, errors, first, time.monotonic()
+
+
+class HttpClientConnection:
+    """``http.client`` on one keep-alive connection; calling it sends the POST, returns the status."""
+
+    def __init__(self, port: int, path: str, body: bytes):
+        self.port, self.path, self.body = port, path, body
+        self.headers = {"Content-Type": "application/json"}
+        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+
+    def __call__(self) -> int:
+        self.conn.request("POST", self.path, self.body, self.headers)
+        response = self.conn.getresponse()
+        response.read()
+        return response.status
+
+    def reconnect(self) -> None:
+        self.conn.close()
+        self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+
+
+class RawConnection:
+    """The same POST on a plain keep-alive socket: fixed request bytes, ``Content-Length`` framing."""
+
+    def __init__(self, port: int, path: str, body: bytes):
+        self.port = port
+        self.request = (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+                        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+                        ).encode() + body
+        self.sock, self.buffer = None, b""
+        self.reconnect()
+
+    def reconnect(self) -> None:
+        if self.sock is not None:
+            self.sock.close()
+        self.sock = socket.create_connection(("127.0.0.1", self.port), timeout=60)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.buffer = b""
+
+    def __call__(self) -> int:
+        self.sock.sendall(self.request)
+        data = self.buffer
+        while (end := data.find(b"\r\n\r\n")) < 0:
+            data += self._recv()
+        head, data = data[:end].decode("latin-1"), data[end + 4:]
+        status = int(head.split(" ", 2)[1])
+        length = next((int(line.split(":", 1)[1]) for line in head.split("\r\n")[1:]
+                       if line[:15].lower() == "content-length:"), None)
+        if length is None:
+            raise ValueError(f"an answer without Content-Length: {head!r}")
+        while len(data) < length:
+            data += self._recv()
+        self.buffer = data[length:]
+        return status
+
+    def _recv(self) -> bytes:
+        chunk = self.sock.recv(65536)
+        if not chunk:
+            raise ConnectionError("the server closed the connection")
+        return chunk
 
 
 def group_cpu_seconds(pgid: int) -> float:
@@ -176,14 +239,18 @@ def group_cpu_seconds(pgid: int) -> float:
 
 
 def run_slice(pool, proc, port: int, path: str, body: bytes, clients: int, requests: int,
-              seconds: float) -> dict:
-    """One timed slice: ``clients`` processes, at most ``requests`` in all and ``seconds``."""
-    cpu = group_cpu_seconds(proc.pid)
-    jobs = [(port, path, body, max(1, requests // clients), time.monotonic() + seconds)] * clients
-    results = pool.map(client, jobs)
+              seconds: float, kind: str) -> dict:
+    """One timed slice: ``clients`` processes, at most ``requests`` in all and ``seconds``.
+
+    ``cpu``: the server's CPU seconds; ``client_cpu``: this bench's (its client processes').
+    """
+    cpu, client_cpu = group_cpu_seconds(proc.pid), group_cpu_seconds(os.getpgid(0))
+    jobs = [(port, path, body, max(1, requests // clients), time.monotonic() + seconds, kind)]
+    results = pool.map(client, jobs * clients)
     return {"latencies": [x for r in results for x in r[0]], "errors": sum(r[1] for r in results),
             "wall": max(r[3] for r in results) - min(r[2] for r in results),
-            "cpu": group_cpu_seconds(proc.pid) - cpu}
+            "cpu": group_cpu_seconds(proc.pid) - cpu,
+            "client_cpu": group_cpu_seconds(os.getpgid(0)) - client_cpu}
 
 
 def summarize(slices: list) -> dict:
@@ -192,11 +259,12 @@ def summarize(slices: list) -> dict:
     done = len(latencies)
     return {"requests": done, "errors": sum(s["errors"] for s in slices), "p50": float(p50),
             "p99": float(p99), "rps": done / sum(s["wall"] for s in slices),
-            "cpu_ms": 1000 * sum(s["cpu"] for s in slices) / max(done, 1)}
+            "cpu_ms": 1000 * sum(s["cpu"] for s in slices) / max(done, 1),
+            "client_cpu_ms": 1000 * sum(s["client_cpu"] for s in slices) / max(done, 1)}
 
 
-def client_counts(text: str) -> list:
-    """``--clients``: comma-separated positive integers, e.g. ``4,16``."""
+def positive_counts(text: str) -> list:
+    """``--clients``, ``--batches``: comma-separated positive integers, e.g. ``4,16``."""
     try:
         counts = [int(part) for part in text.split(",")]
     except ValueError:
@@ -211,8 +279,10 @@ def main(argv=None) -> int:
     parser.add_argument("--config", default=os.path.join(ROOT, "examples", "stock_forecast",
                                                          "pipeline.yaml"))
     parser.add_argument("--epochs", type=int, default=1)
-    parser.add_argument("--clients", type=client_counts, default=[4, 16],
+    parser.add_argument("--clients", type=positive_counts, default=[4, 16],
                         help="concurrent client processes, one or more counts (default: 4,16)")
+    parser.add_argument("--batches", type=positive_counts, default=list(BATCHES),
+                        help="examples per request, one or more counts (default: 1,32)")
     parser.add_argument("--requests", type=int, default=3000, help="requests per cell in all")
     parser.add_argument("--seconds", type=float, default=20.0, help="time limit per cell in all")
     parser.add_argument("--rounds", type=int, default=3,
@@ -220,11 +290,16 @@ def main(argv=None) -> int:
     parser.add_argument("--batch-size", type=int, default=32, help="seqline serve --batch-size")
     parser.add_argument("--batch-timeout-ms", type=float, default=0.0,
                         help="seqline serve --batch-timeout-ms")
+    parser.add_argument("--client", choices=("raw", "http.client"), default="raw",
+                        help="load generator, the same for every server: request bytes on a plain "
+                             "socket (default) or the standard library's http.client")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     args = parser.parse_args(argv)
     for name in ("epochs", "requests", "seconds", "rounds", "batch_size"):
         if getattr(args, name) <= 0:
             parser.error(f"--{name.replace('_', '-')} must be > 0")
+    if max(args.batches) > MAX_BATCH:
+        parser.error(f"--batches: at most {MAX_BATCH} examples per request")
     tmp = tempfile.mkdtemp(prefix="seqline-serving-bench-")
     procs = []
     try:
@@ -261,7 +336,7 @@ def main(argv=None) -> int:
         with ctx.Pool(max(args.clients)) as pool:
             for clients in args.clients:
                 for round_ in range(args.rounds):   # alternate the servers: the same load for all
-                    for batch in BATCHES:
+                    for batch in args.batches:
                         windows = model["windows"][:batch].tolist()
                         for (server, (port, path, key)), proc in zip(servers.items(), procs):
                             body = json.dumps({key: windows}).encode()
@@ -269,10 +344,11 @@ def main(argv=None) -> int:
                                   f"{server:16s} batch {batch:2d}", flush=True)
                             if round_ == 0:   # not counted: seqline compiles the sizes it sees
                                 run_slice(pool, proc, port, path, body, clients, 10 ** 9,
-                                          WARM_UP_SECONDS)
+                                          WARM_UP_SECONDS, args.client)
                             slices.setdefault((server, clients, batch), []).append(run_slice(
                                 pool, proc, port, path, body, clients,
-                                args.requests // args.rounds, args.seconds / args.rounds))
+                                args.requests // args.rounds, args.seconds / args.rounds,
+                                args.client))
         rows = {cell: summarize(parts) for cell, parts in slices.items()}
         print(_table(rows, args, same, os.cpu_count(), load_before, os.getloadavg()[0]))
     finally:
@@ -289,13 +365,15 @@ def _table(rows: dict, args, same: bool, cores: int, load_before: float, load_af
     lines = [f"\nserving benchmark: {', '.join(map(str, args.clients))} concurrent clients on "
              f"127.0.0.1, up to {args.requests} requests / {args.seconds:g} s per cell, batching "
              f"--batch-size {args.batch_size} --batch-timeout-ms {args.batch_timeout_ms:g}, "
+             f"{args.client} client, "
              f"{cores} CPU cores, load average {load_before:.1f} before and {load_after:.1f} after",
              f"{'server':18s}{'clients':>8s}{'batch':>6s}{'requests':>10s}{'errors':>8s}"
-             f"{'p50 ms':>9s}{'p99 ms':>9s}{'req/s':>9s}{'examples/s':>12s}{'server CPU ms/req':>19s}"]
+             f"{'p50 ms':>9s}{'p99 ms':>9s}{'req/s':>9s}{'examples/s':>12s}{'server CPU ms/req':>19s}"
+             f"{'client CPU ms/req':>19s}"]
     for (server, clients, batch), r in sorted(rows.items(), key=lambda item: item[0][1:]):
         lines.append(f"{server:18s}{clients:8d}{batch:6d}{r['requests']:10d}{r['errors']:8d}"
                      f"{r['p50']:9.2f}{r['p99']:9.2f}{r['rps']:9.0f}{r['rps'] * batch:12.0f}"
-                     f"{r['cpu_ms']:19.2f}")
+                     f"{r['cpu_ms']:19.2f}{r['client_cpu_ms']:19.2f}")
     lines.append("")
     for server in ("seqline", "seqline+batching"):
         for clients in args.clients:
@@ -305,7 +383,7 @@ def _table(rows: dict, args, same: bool, cores: int, load_before: float, load_af
                          f"{'PASS' if p99 <= P99_TARGET_MS else 'MISS'}")
     for server in ("seqline", "seqline+batching"):
         for clients in args.clients:
-            for batch in BATCHES:
+            for batch in args.batches:
                 target = THROUGHPUT_TARGETS.get((clients, batch), THROUGHPUT_TARGET)
                 ours, theirs = rows[server, clients, batch], rows["mlflow", clients, batch]
                 ratio, cpu = ours["rps"] / theirs["rps"], theirs["cpu_ms"] / ours["cpu_ms"]

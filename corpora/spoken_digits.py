@@ -168,6 +168,7 @@ def generate(out: str, n: int, seed: int = 0, rate: int = 16000, snr: tuple = (1
     if unknown:
         raise ConfigError(f"--channels: unknown channel {unknown[0]!r} (choose from "
                           f"{', '.join(CHANNELS)})")
+    channels = tuple(dict.fromkeys(channels))    # each once, in the order given
     if os.path.exists(out):
         raise ConfigError(f"--out: {out} already exists; remove it or choose another folder")
     binary = espeak_binary()
@@ -183,7 +184,7 @@ def generate(out: str, n: int, seed: int = 0, rate: int = 16000, snr: tuple = (1
     for clip in clips:
         clip["file"] = os.path.join(tmp, clip["name"])
         if clip["speaker"].split("+", 1)[1] in held_out:
-            clip["channels"] = tuple(dict.fromkeys(channels))
+            clip["channels"] = channels
     try:
         with ThreadPoolExecutor(max(1, workers)) as pool:
             durations = []
@@ -203,7 +204,7 @@ def generate(out: str, n: int, seed: int = 0, rate: int = 16000, snr: tuple = (1
         test = [s for s in speakers if s.split("+", 1)[1] in held_out]
         summary = {
             "clips": n, "seed": seed, "sample_rate": rate, "snr_db": list(snr),
-            "channels": list(dict.fromkeys(channels)),
+            "channels": list(channels),
             "channel_copies": sum(len(c.get("channels", ())) for c in clips),
             "hours": round(sum(durations) / 3600, 3),
             "train_speakers": [s for s in speakers if s not in test], "held_out_speakers": test,

@@ -162,7 +162,6 @@ def _parser() -> argparse.ArgumentParser:
                         help="background-noise SNR range in dB (default 10 30)")
     digits.add_argument("--workers", type=int, default=2, help="parallel espeak-ng processes")
     digits.add_argument("--channels", nargs="+", default=[], metavar="CHANNEL",
-                        choices=("telephone", "noisy", "reverberant"),
                         help="add a copy of every held-out (test) clip through each channel: "
                              "telephone (8 kHz, 300-3400 Hz, mu-law), noisy (0-10 dB SNR), "
                              "reverberant (synthetic room); the manifest's channel column names it")

@@ -33,11 +33,21 @@ SEQLINE_METADATA_KEYS = ("task", "inputs", "outputs", "metrics")
 
 
 class AccessLog:
-    """Writes one JSON object per request to a stream (``None``: no access log)."""
+    """Writes one JSON object per request to a stream (``None``: no access log).
 
-    def __init__(self, stream):
-        self.stream = stream
+    Lines are buffered and flushed every ``flush_seconds`` by a background thread, and by
+    ``close``: a flush per request cost about a tenth of the server's CPU per request at 16
+    concurrent clients (a system call, and a wait for the interpreter lock after it).
+    """
+
+    def __init__(self, stream, flush_seconds: float = 0.2):
+        self.stream, self.flush_seconds = stream, flush_seconds
         self._lock = threading.Lock()
+        self._dirty = False
+        self._closed = threading.Event()
+        if stream is not None:
+            threading.Thread(target=self._flush_every, daemon=True,
+                             name="seqline-access-log").start()
 
     def write(self, record: dict) -> None:
         if self.stream is None:
@@ -45,7 +55,23 @@ class AccessLog:
         line = json.dumps(record, separators=(",", ":")) + "\n"
         with self._lock:
             self.stream.write(line)
-            self.stream.flush()
+            self._dirty = True
+
+    def flush(self) -> None:
+        with self._lock:
+            if self._dirty and not self.stream.closed:
+                self.stream.flush()
+            self._dirty = False
+
+    def close(self) -> None:
+        """Stop the flushing thread and flush what is left (the stream stays open)."""
+        self._closed.set()
+        if self.stream is not None:
+            self.flush()
+
+    def _flush_every(self) -> None:
+        while not self._closed.wait(self.flush_seconds):
+            self.flush()
 
 
 class ServingServer(ThreadingHTTPServer):
@@ -67,6 +93,10 @@ class ServingServer(ThreadingHTTPServer):
         self.metrics = metrics.Metrics(registry)
         self.model_calls = ModelCalls(batching, self.metrics.model_call)
         super().__init__(address, Handler)
+
+    def server_close(self) -> None:
+        super().server_close()
+        self.access_log.close()
 
 
 class Handler(BaseHTTPRequestHandler):

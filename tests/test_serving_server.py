@@ -176,6 +176,23 @@ def test_access_log_has_one_json_line_per_request(server, windows):
     assert bad["status"] == 400 and "has shape [1, 1, 2]" in bad["error"]
 
 
+def test_access_log_lines_reach_a_file_within_the_flush_interval_and_at_close(tmp_path):
+    path = tmp_path / "access.jsonl"
+    with open(path, "a", encoding="utf-8") as stream:
+        timed = AccessLog(stream, flush_seconds=0.1)
+        timed.write({"status": 200, "n": 1})
+        deadline = time.monotonic() + 10
+        while not path.read_text() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert [json.loads(line) for line in path.read_text().splitlines()] == [{"status": 200, "n": 1}]
+        timed.close()
+        log = AccessLog(stream, flush_seconds=3600)     # never flushed by time: by close only
+        log.write({"status": 404, "n": 2})
+        assert len(path.read_text().splitlines()) == 1
+        log.close()
+        assert [json.loads(line)["n"] for line in path.read_text().splitlines()] == [1, 2]
+
+
 def test_concurrent_clients_all_get_the_right_answer(server, windows, expected):
     url, _ = server
     results = []

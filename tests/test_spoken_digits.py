@@ -25,7 +25,8 @@ def corpus(tmp_path_factory):
 
 def test_manifest_lists_every_clip_with_its_transcript_speaker_and_duration(corpus):
     out, summary, rows = corpus
-    assert len(rows) == 30 and list(rows[0]) == ["path", "transcript", "speaker", "duration"]
+    assert len(rows) == 30 and list(rows[0]) == ["path", "transcript", "speaker", "duration", "channel"]
+    assert {r["channel"] for r in rows} == {"clean"}
     assert sorted(os.listdir(os.path.join(out, "clips"))) == sorted(os.path.basename(r["path"]) for r in rows)
     for row in rows:
         words = row["transcript"].split()
@@ -63,6 +64,28 @@ def test_same_seed_same_corpus(tmp_path, corpus):
     generate(str(tmp_path / "again"), 30, seed=5)
     with open(tmp_path / "again" / "manifest.csv", newline="") as fh:
         assert list(csv.DictReader(fh)) == rows
+
+
+def test_channel_copies_are_made_of_held_out_clips_only_and_the_telephone_cuts_above_4_khz(tmp_path):
+    out = str(tmp_path / "channels")
+    summary = generate(out, 40, seed=5, channels=("telephone", "noisy", "reverberant"))
+    with open(os.path.join(out, "manifest.csv"), newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    clean = [r for r in rows if r["channel"] == "clean"]
+    copies = [r for r in rows if r["channel"] != "clean"]
+    held = set(summary["held_out_speakers"])
+    assert len(clean) == 40 and copies and len(copies) == summary["channel_copies"]
+    assert {r["speaker"] for r in copies} <= held
+    assert len(copies) == 3 * sum(r["speaker"] in held for r in clean)
+    for row in copies:
+        if row["channel"] != "telephone":
+            continue
+        samples, rate = soundfile.read(os.path.join(out, row["path"]))
+        original, _ = soundfile.read(os.path.join(out, row["path"].replace("-telephone", "")))
+        assert len(samples) == len(original) and rate == 16000
+        power = np.abs(np.fft.rfft(samples)) ** 2
+        above = np.fft.rfftfreq(len(samples), 1 / rate) > 4000
+        assert power[above].sum() < 1e-4 * power.sum()
 
 
 def test_noise_has_unit_power_and_its_colour():
