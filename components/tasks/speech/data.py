@@ -55,7 +55,7 @@ def _augmented_features(waveform_augment: dict):
 
     def apply(example, clip_seed):
         inputs, labels = example
-        wave = tf.cast(tf.io.decode_raw(inputs.pop("audio"), tf.int16), tf.float32) / 32768.0
+        wave = tf.cast(tf.io.decode_raw(inputs.pop("audio"), tf.int16), tf.float32) / 32767.0
         wave = augment_waveform(wave, waveform_augment, p.sample_rate, clip_seed)
         features = (extractor.extract(wave) - mean) / std
         return {**inputs, "features": features, "lengths": tf.shape(features)[0]}, labels

@@ -4,19 +4,20 @@ from __future__ import annotations
 
 import re
 
+BLANK = "(blank)"   # the group of clips whose cell in the column is empty
 FIELDS = ("column", "group", "clips", "cer", "wer", "char_errors", "chars", "word_errors", "words")
 
 
 def group_table(rows: list, columns: list) -> list:
     """One row per ``(column, value)`` of ``rows`` (the Evaluator's per-clip rows, which carry
     ``char_errors``, ``word_errors``, ``reference`` and a key per column): corpus CER and WER of
-    that group's clips. Columns keep their order; within one, the worst CER comes first (ties:
+    that group's clips (clips with an empty cell form the group :data:`BLANK`). Columns keep their order; within one, the worst CER comes first (ties:
     worst WER, then name)."""
     table = []
     for column in columns:
         totals = {}
         for r in rows:
-            t = totals.setdefault(r[column], [0, 0, 0, 0, 0])
+            t = totals.setdefault(r[column] or BLANK, [0, 0, 0, 0, 0])
             t[0] += 1
             t[1] += r["char_errors"]
             t[2] += len(r["reference"])
