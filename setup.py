@@ -45,6 +45,7 @@ setup(
         "rapidfuzz>=3.14.6,<4",                      # speech: edit distance for CER and WER
         "cronsim>=2.9,<3",                           # seqline schedule: cron expressions
         "prometheus-client>=0.26.0,<0.27",           # serve: the /monitoring/prometheus/metrics endpoint
+        "psutil>=7.2.2,<8",                          # Trainer: the memory available for the example cache
     ],
     extras_require={
         "test": ["pytest>=9.2.0,<10", "pytest-xdist>=3.8.0,<4", "hypothesis>=6.170.27,<7", "jax[cpu]>=0.10.2,<0.11",

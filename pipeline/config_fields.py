@@ -77,8 +77,10 @@ COMMON = {
                                "it over training.epochs"),
         "early_stopping_patience": _f(int, 3, minimum=0),
         "shuffle_buffer": _f(int, 10000, minimum=1),
-        "cache_in_memory": _f(bool, True, help="keep the serialized examples in memory after "
-                                                 "the first epoch"),
+        "cache_in_memory": _f((bool, str), "auto", choices=("auto", True, False),
+                              help="keep the serialized examples in memory after the first "
+                                   "epoch; auto: when train and eval take at most a quarter "
+                                   "of the memory available, else stream them from disk"),
         "seed": _f(int, 42),
     }),
     "tuning": Section({
@@ -118,13 +120,19 @@ def _type_name(types: tuple) -> str:
     return " or ".join(dict.fromkeys(names.get(t, t.__name__) for t in types))
 
 
+def choice_text(choice) -> str:
+    """A config choice as YAML spells it (``true``, not ``True``)."""
+    return str(choice).lower() if isinstance(choice, bool) else str(choice)
+
+
 def check_value(key: str, spec: Field, value: Any) -> Any:
     """``value`` if it has ``spec``'s type, choices and range, else a ConfigError naming ``key``."""
     is_bool = isinstance(value, bool)
     if not isinstance(value, spec.types) or (is_bool and bool not in spec.types):
         raise ConfigError(f"{key}: expected {_type_name(spec.types)}, got {value!r}")
     if spec.choices and value not in spec.choices:
-        raise ConfigError(f"{key}: must be one of {', '.join(spec.choices)}, got {value!r}")
+        shown = ", ".join(choice_text(c) for c in spec.choices)
+        raise ConfigError(f"{key}: must be one of {shown}, got {value!r}")
     if isinstance(value, float) and not math.isfinite(value):
         raise ConfigError(f"{key}: expected a finite number, got {value}")
     if spec.is_name and isinstance(value, str) and not NAME.fullmatch(value):

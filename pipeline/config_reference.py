@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 
-from seqline.pipeline.config_fields import COMMON, REQUIRED, Field, Section
+from seqline.pipeline.config_fields import COMMON, REQUIRED, Field, Section, choice_text
 from seqline.pipeline.config_schema import ensemble_member, search_space
 from seqline.pipeline.task_configs import TASK_SECTIONS
 
@@ -40,7 +40,7 @@ def _default(spec: Field) -> str:
 def _allowed(spec: Field) -> str:
     parts = []
     if spec.choices:
-        parts.append("one of " + ", ".join(f"`{c}`" for c in spec.choices))
+        parts.append("one of " + ", ".join(f"`{choice_text(c)}`" for c in spec.choices))
     if spec.minimum is not None:
         parts.append(f">= {spec.minimum:g}")
     if spec.maximum is not None:

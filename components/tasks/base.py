@@ -156,15 +156,21 @@ class Task:
 
 def train_eval_datasets(make_dataset, transformed, training: dict, **train_options) -> tuple:
     """``(train, eval or None)`` from a task's ``make_dataset(pattern, props, batch, ...)``:
-    the train split shuffled (with ``train_options``), both cached as ``training`` says."""
+    the train split shuffled (with ``train_options``), both kept in memory after the first epoch
+    as ``training.cache_in_memory`` says (``auto``: when they fit, see
+    :mod:`seqline.components.memory_cache`)."""
     from seqline.components.split_io import split_pattern
 
+    from seqline.components.memory_cache import choose_cache
+
     props, batch = transformed.properties, training["batch_size"]
-    cache = training["cache_in_memory"]
-    train = make_dataset(split_pattern(transformed.uri, "train"), props, batch, shuffle=True,
+    counts = props["split_counts"]
+    splits = ["train"] + (["eval"] if counts.get("eval", 0) > 0 else [])
+    patterns = {split: split_pattern(transformed.uri, split) for split in splits}
+    cache = choose_cache(training["cache_in_memory"],
+                         {split: (patterns[split], counts.get(split, 0)) for split in splits})
+    train = make_dataset(patterns["train"], props, batch, shuffle=True,
                          shuffle_buffer=training["shuffle_buffer"], seed=training["seed"],
                          cache=cache, **train_options)
-    has_eval = props["split_counts"].get("eval", 0) > 0
-    val = (make_dataset(split_pattern(transformed.uri, "eval"), props, batch, cache=cache)
-           if has_eval else None)
+    val = make_dataset(patterns["eval"], props, batch, cache=cache) if "eval" in patterns else None
     return train, val
