@@ -5,10 +5,14 @@
    the pipeline's ``tf.signal`` log-mel (:class:`seqline.components.tasks.speech.features.FeatureExtractor`,
    one clip per call as the Transform's Beam workers do) against a plain NumPy log-mel (framing,
    ``np.fft.rfft``, the same mel matrix) on the same clips; both must agree.
-2. **Training time per epoch** of the example's model (``examples/speech_digits/pipeline.yaml``) on
-   the clips' transformed examples, through the Trainer's tf.data input (length buckets) against a
-   plain ``model.fit`` on in-memory arrays padded to the longest clip; the ratio and a projection to
-   the example's train split and epochs.
+2. **Waveform augmentation's cost**: one pass over the train clips through the Trainer's input
+   with the example's ``transform.waveform_augment`` (augment, then compute the features) against
+   the same input reading the Transform's features, in wall and CPU seconds.
+3. **Training time per epoch** of the example's model (``examples/speech_digits/pipeline.yaml``) on
+   the clips' transformed examples, through the Trainer's tf.data input (length buckets, waveform
+   augmentation as configured) against a plain ``model.fit`` on in-memory arrays padded to the
+   longest clip, and against the Trainer's input without waveform augmentation; the ratios and a
+   projection to the example's train split and epochs.
 
 Usage:
     .venv/bin/python bench/audio_features.py [--corpus examples/speech_digits/data] [--clips 400]
@@ -98,6 +102,32 @@ def bench_features(manifest: str, cfg: dict) -> None:
           f"(max abs difference {diff:.1e})")
 
 
+def bench_augmentation(examples, cfg: dict) -> None:
+    from seqline.components.split_io import split_pattern
+    from seqline.components.tasks.speech.data import make_dataset
+
+    props, batch = examples.properties, cfg["training"]["batch_size"]
+    if not props["waveform_augment"]:
+        print("\nWaveform augmentation: off in this config (transform.waveform_augment)")
+        return
+    pattern = split_pattern(examples.uri, "train")
+
+    def one_pass(augment):
+        ds = make_dataset(pattern, props, batch, waveform_augment=augment)
+        wall, cpu = time.perf_counter(), time.process_time()
+        clips = sum(int(x["lengths"].shape[0]) for x, _ in ds)
+        return clips, time.perf_counter() - wall, time.process_time() - cpu
+
+    one_pass(props["waveform_augment"])   # traced once
+    clips, aug_wall, aug_cpu = one_pass(props["waveform_augment"])
+    _, plain_wall, plain_cpu = one_pass(None)
+    print(f"\nWaveform augmentation in the Trainer's input ({clips} train clips, one pass)")
+    print(f"  augmented, features computed  {aug_wall:6.2f} s wall  {aug_cpu:6.2f} s CPU")
+    print(f"  stored features (baseline)    {plain_wall:6.2f} s wall  {plain_cpu:6.2f} s CPU")
+    print(f"  ratio augmented / stored: {aug_wall / plain_wall:.1f}x wall, {aug_cpu / plain_cpu:.1f}x CPU; "
+          f"{1000 * (aug_cpu - plain_cpu) / clips:.1f} ms CPU per clip per epoch")
+
+
 def bench_training(cfg: dict, epochs: int, tmp: str) -> None:
     import keras
     import numpy as np
@@ -111,6 +141,7 @@ def bench_training(cfg: dict, epochs: int, tmp: str) -> None:
     gen = run_executor(example_gen, cfg, {}, os.path.join(tmp, "gen"))
     out = run_executor(transform, cfg, {"examples": gen["examples"]}, os.path.join(tmp, "tf"))
     examples = out["transformed_examples"]
+    bench_augmentation(examples, cfg)
     task = get_task("asr")
     train_cfg = cfg["training"]
     n = examples.properties["split_counts"]["train"]
@@ -131,6 +162,9 @@ def bench_training(cfg: dict, epochs: int, tmp: str) -> None:
         return times
 
     pipeline = fit(task.datasets(examples, train_cfg)[0])
+    unaugmented = fit(make_dataset(split_pattern(examples.uri, "train"), examples.properties,
+                                   train_cfg["batch_size"], shuffle=True, seed=train_cfg["seed"],
+                                   augment=examples.properties["spec_augment"]))
     batches = list(make_dataset(split_pattern(examples.uri, "train"), examples.properties, 256))
     longest = max(x["features"].shape[1] for x, _ in batches)
     feats = np.concatenate([np.pad(np.asarray(x["features"]),
@@ -140,14 +174,17 @@ def bench_training(cfg: dict, epochs: int, tmp: str) -> None:
     labels = np.concatenate([np.asarray(y) for _, y in batches])
     plain = fit(({"features": feats, "lengths": lengths}, labels))
     steady_p, steady_b = np.mean(pipeline[1:] or pipeline), np.mean(plain[1:] or plain)
+    steady_u = np.mean(unaugmented[1:] or unaugmented)
     full = 0.9 * 0.86 * 6000     # the example's train clips: 90% of the 86% not held out
     example_epochs = train_cfg["epochs"]
     print(f"\nTraining ({cfg['model']['type']} x{cfg['model']['layers']}, "
           f"{cfg['model']['units']} units, {n} clips, batch {train_cfg['batch_size']})")
     print("  epoch seconds (the first includes tracing and XLA compilation):")
     print(f"  pipeline tf.data (buckets)   {', '.join(f'{t:.1f}' for t in pipeline)}")
+    print(f"  ... without waveform augm.   {', '.join(f'{t:.1f}' for t in unaugmented)}")
     print(f"  plain fit, padded arrays     {', '.join(f'{t:.1f}' for t in plain)}")
-    print(f"  ratio pipeline / plain (steady epochs): {steady_p / steady_b:.2f}")
+    print(f"  ratio pipeline / plain (steady epochs): {steady_p / steady_b:.2f}; "
+          f"with / without waveform augmentation: {steady_p / steady_u:.2f}")
     print(f"  per 1000 clips: {1000 * steady_p / n:.1f} s/epoch; the example's ~{full:.0f} train "
           f"clips x {example_epochs} epochs: ~{steady_p / n * full * example_epochs / 60:.1f} min "
           "of training (budget: 20 min for the whole run)")

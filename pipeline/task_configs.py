@@ -445,6 +445,8 @@ ASR = {
         "test_speakers": _f((list, type(None)), None,
                             help="speaker names or patterns (e.g. '*+m3') forming the test split"),
         "max_bad_fraction": _f(NUM, 0.05, minimum=0.0, maximum=1.0),
+        "condition_columns": _f(list, [], help="manifest columns (e.g. channel) the test CER/WER "
+                                               "is also reported by"),
     }, optional=False),
     "transform": Section({
         "features": _f(str, "log_mel", choices=("log_mel", "mfcc")),
@@ -459,6 +461,21 @@ ASR = {
             "freq_width": _f(int, 8, minimum=1),
             "time_masks": _f(int, 0, minimum=0, help="train-time time masks per clip"),
             "time_width": _f(int, 20, minimum=1, help="frames"),
+        }),
+        "waveform_augment": Section({
+            "speeds": _f(list, [0.9, 1.0, 1.1], help="train clips play at one of these speeds "
+                                                     "([1.0]: off)"),
+            "gain_db": _f(NUM, 6.0, minimum=0.0, help="random gain in [-gain_db, +gain_db] dB"),
+            "noise_prob": _f(NUM, 0.5, minimum=0.0, maximum=1.0,
+                             help="share of train clips with white or pink noise added"),
+            "noise_snr_db": _f(list, [0.0, 20.0], help="[min, max] SNR of the added noise"),
+            "reverb_prob": _f(NUM, 0.3, minimum=0.0, maximum=1.0,
+                              help="share of train clips in a synthetic room"),
+            "rt60": _f(list, [0.2, 0.7], help="[min, max] room reverberation time, seconds"),
+            "telephone_prob": _f(NUM, 0.3, minimum=0.0, maximum=1.0,
+                                 help="share of train clips band-passed to 300-3400 Hz"),
+            "codec_prob": _f(NUM, 0.2, minimum=0.0, maximum=1.0,
+                             help="share of train clips quantized to 8-bit mu-law"),
         }),
     }),
     "model": Section({
@@ -500,6 +517,26 @@ def check_generate(cfg: dict) -> None:
     check_split(cfg["data"]["split"])
 
 
+def _number_list(key: str, value, size=None) -> None:
+    if (not isinstance(value, list) or not value or (size and len(value) != size)
+            or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)):
+        shape = f"a list of {size} numbers" if size else "a non-empty list of numbers"
+        raise ConfigError(f"transform.waveform_augment.{key}: expected {shape}, got {value!r}")
+
+
+def check_waveform_augment(aug: dict) -> None:
+    _number_list("speeds", aug["speeds"])
+    if not all(0.5 <= s <= 2.0 for s in aug["speeds"]):
+        raise ConfigError("transform.waveform_augment.speeds: each speed must be in [0.5, 2]")
+    for key, low in (("noise_snr_db", -20.0), ("rt60", 0.05)):
+        _number_list(key, aug[key], size=2)
+        if not low <= aug[key][0] <= aug[key][1]:
+            raise ConfigError(f"transform.waveform_augment.{key}: need {low:g} <= min <= max, "
+                              f"got {aug[key]}")
+    if aug["rt60"][1] > 2.0:
+        raise ConfigError("transform.waveform_augment.rt60: at most 2 seconds")
+
+
 def check_asr(cfg: dict) -> None:
     check_compression(cfg["compression"])
     data = cfg["data"]
@@ -513,7 +550,13 @@ def check_asr(cfg: dict) -> None:
                   ("data.transcript_column", data["transcript_column"])]
         if data["speaker_column"]:
             wanted.append(("data.speaker_column", data["speaker_column"]))
+        wanted += [("data.condition_columns", c) for c in data["condition_columns"]]
         require_columns(data["path"], header, wanted)
+    conditions = data["condition_columns"]
+    if not all(isinstance(c, str) and c for c in conditions) or len(set(conditions)) < len(conditions):
+        raise ConfigError(f"data.condition_columns: expected distinct column names, got {conditions!r}")
+    if conditions and os.path.isdir(data["path"]):
+        raise ConfigError("data.condition_columns: needs a manifest CSV (data.path is a folder)")
     speakers = data["test_speakers"]
     if speakers is not None:
         if not speakers or not all(isinstance(s, str) and s for s in speakers):
@@ -525,6 +568,7 @@ def check_asr(cfg: dict) -> None:
     else:
         check_split(data["split"])
     transform = cfg["transform"]
+    check_waveform_augment(transform["waveform_augment"])
     if transform["hop_ms"] > transform["frame_ms"]:
         raise ConfigError("transform.hop_ms: must not exceed transform.frame_ms")
     nyquist = data["sample_rate"] / 2

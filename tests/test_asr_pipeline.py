@@ -1,6 +1,8 @@
-"""The speech pipeline on a small generated corpus with broken files mixed in: quarantine, speaker
-split, graph vs Beam features, a tiny end-to-end run by the CLI, and the exported model serving a
-WAV that is not in the corpus from a fresh process.
+"""The speech pipeline on a small generated corpus (its held-out clips also through a telephone
+line and noise) with broken files mixed in: quarantine, speaker split, graph vs Beam features,
+waveform augmentation in the Trainer's input, a tiny end-to-end run by the CLI scored per channel,
+the exported model serving a WAV that is not in the corpus from a fresh process, and an 8 kHz
+model transcribing a folder of 8 kHz WAVs.
 
 A 2-epoch model on a few dozen clips cannot transcribe anything yet, so these tests check the
 mechanics and that every figure is computed consistently (the Evaluator's transcripts are the
@@ -46,7 +48,8 @@ BAD = {  # manifest path -> the start of its quarantine reason
 CONFIG = {
     "name": "digits_test", "task": "asr", "pipeline_root": "output/pipeline",
     "data": {"path": "corpus/manifest.csv", "max_seconds": 10.0, "max_bad_fraction": 0.3,
-             "split": {"train": 0.85, "eval": 0.15, "test": 0.0}, "test_speakers": TEST_SPEAKERS},
+             "split": {"train": 0.85, "eval": 0.15, "test": 0.0}, "test_speakers": TEST_SPEAKERS,
+             "condition_columns": ["channel"]},
     "transform": {"n_mels": 24, "spec_augment": {"freq_masks": 1, "time_masks": 1}},
     "model": {"type": "gru", "units": 16, "layers": 1, "conv_filters": 16, "decoder": "beam_search",
               "beam_width": 4},
@@ -65,10 +68,11 @@ def read_csv(path):
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
-    """40 generated clips plus a FLAC copy at 22.05 kHz (good) and broken entries (bad)."""
+    """40 generated clips (with telephone and noisy copies of the held-out ones) plus a FLAC copy
+    at 22.05 kHz (good) and broken entries (bad)."""
     tmp = tmp_path_factory.mktemp("asr")
     root = tmp / "corpus"
-    generate(str(root), 40, seed=11)
+    generate(str(root), 40, seed=11, channels=("telephone", "noisy"))
     rows = read_csv(root / "manifest.csv")
     os.makedirs(root / "bad")
     first = (root / rows[0]["path"]).read_bytes()
@@ -79,12 +83,12 @@ def corpus(tmp_path_factory):
     samples, _ = soundfile.read(root / rows[1]["path"], dtype="float32")
     from seqline.components.tasks.speech.audio_io import resample
     soundfile.write(root / "copy.flac", resample(samples, 16000, 22050), 22050)
-    extra = [{"path": p, "transcript": "one two three", "speaker": rows[2]["speaker"], "duration": ""}
-             for p in BAD]
+    extra = [{"path": p, "transcript": "one two three", "speaker": rows[2]["speaker"], "duration": "",
+              "channel": "clean"} for p in BAD]
     extra.append({"path": "copy.flac", "transcript": rows[1]["transcript"],
-                  "speaker": rows[1]["speaker"], "duration": ""})
+                  "speaker": rows[1]["speaker"], "duration": "", "channel": ""})
     extra.append({"path": rows[3]["path"], "transcript": "  ", "speaker": rows[3]["speaker"],
-                  "duration": ""})
+                  "duration": "", "channel": "clean"})
     with open(root / "manifest.csv", "a", newline="", encoding="utf-8") as fh:
         csv.DictWriter(fh, list(rows[0])).writerows(extra)
     with open(tmp / "pipeline.yaml", "w") as fh:
@@ -158,7 +162,9 @@ def run(corpus):
 
 def test_cli_run_completes_with_the_broken_clips_quarantined(run):
     _, _, outputs, stdout = run
-    assert f"{len(BAD) + 1} of 47 clips quarantined" in stdout
+    rows = run[1]
+    assert {r["channel"] for r in rows} == {"clean", "telephone", "noisy"}
+    assert f"{len(BAD) + 1} of {len(rows) + len(BAD) + 2} clips quarantined" in stdout
     assert "epoch 2/2" in stdout and "exported version 1" in stdout
     quarantine = Artifact.load(os.path.join(outputs["ExampleGen"], "quarantine"))
     assert quarantine.properties["count"] == len(BAD) + 1
@@ -222,6 +228,49 @@ def test_spec_augment_masks_repeat_for_one_seed_and_change_every_epoch(run):
     assert not np.array_equal(in_file_order[0], in_file_order[1])   # new masks each epoch
 
 
+def clips_of(ds):
+    """The valid frames of each clip of a batched dataset, in its order."""
+    return [f[:n] for x, _ in ds for f, n in zip(x["features"].numpy(), x["lengths"].numpy())]
+
+
+def test_waveform_augmentation_is_seeded_new_each_epoch_and_on_train_clips_only(run):
+    from seqline.components.tasks.speech.task import AsrTask
+
+    _, _, outputs, _ = run
+    transformed = Artifact.load(os.path.join(outputs["Transform"], "transformed_examples"))
+    props = transformed.properties
+    augment = props["waveform_augment"]             # the defaults: on
+    assert augment["speeds"] == [0.9, 1.0, 1.1] and augment["noise_prob"] > 0
+    pattern = split_pattern(transformed.uri, "train")
+    stored = clips_of(make_dataset(pattern, props, 8))
+
+    def epochs(cfg, seed=3):
+        ds = make_dataset(pattern, props, 8, seed=seed, waveform_augment=cfg)
+        return [clips_of(ds) for _ in range(2)]
+
+    def same(a, b):
+        return len(a) == len(b) and all(np.array_equal(x, y) for x, y in zip(a, b))
+
+    first, again, other = epochs(augment), epochs(augment), epochs(augment, seed=4)
+    assert same(first[0], again[0]) and same(first[1], again[1])   # seeded
+    assert not same(first[0], first[1]) and not same(first[0], other[0])   # new each epoch
+    assert not same(first[0], stored) and len(first[0]) == len(stored)
+    assert {len(a) for a in first[0]} != {len(a) for a in stored}   # speed changes lengths
+    # with every augmentation off, the features computed in tf.data are the Transform's
+    off = {**augment, "speeds": [1.0], "gain_db": 0.0, "noise_prob": 0.0, "reverb_prob": 0.0,
+           "telephone_prob": 0.0, "codec_prob": 0.0}
+    plain = epochs(off)[0]
+    assert len(plain) == len(stored)
+    for a, b in zip(plain, stored):
+        np.testing.assert_allclose(a, b, atol=1e-3)
+    # the Trainer's datasets: the train split augmented, the eval split as the Transform wrote it
+    training = load_config(str(run[0] / "pipeline.yaml"))["training"]
+    train, val = AsrTask().datasets(transformed, training)
+    eval_stored = clips_of(make_dataset(split_pattern(transformed.uri, "eval"), props, 8))
+    assert same(clips_of(val), eval_stored)
+    assert sum(len(c) for c in clips_of(train)) != sum(len(c) for c in stored)
+
+
 def test_evaluation_reports_cer_and_wer_next_to_the_baseline(run):
     tmp, _, outputs, stdout = run
     evaluation = Artifact.load(os.path.join(outputs["Evaluator"], "evaluation"))
@@ -245,6 +294,48 @@ def test_evaluation_reports_cer_and_wer_next_to_the_baseline(run):
     files = {f.path for f in client.list_artifacts(runs[0].info.run_id)}
     assert {"worst_errors.txt", "cer_by_speaker.png", "transcripts.csv"} <= files
     assert runs[0].data.metrics["baseline_cer"] == pytest.approx(metrics["baseline"]["cer"])
+
+
+def test_test_clips_are_scored_per_channel_worst_first_in_a_table_a_plot_and_mlflow(run):
+    from seqline.components.tasks.speech.groups import BLANK, group_table, metric_name
+
+    tmp, _, outputs, stdout = run
+    evaluation = Artifact.load(os.path.join(outputs["Evaluator"], "evaluation"))
+    rows = read_csv(evaluation.path("transcripts.csv"))
+    channels = {r["channel"] or BLANK for r in rows}   # the FLAC copy has no channel: (blank)
+    assert {"clean", "telephone", "noisy"} <= channels <= {"clean", "telephone", "noisy", BLANK}
+    per_clip = [{**r, "char_errors": int(r["char_errors"]), "word_errors": int(r["word_errors"])}
+                for r in rows]
+    table = read_csv(evaluation.path("error_by_group.csv"))
+    assert [(r["column"], r["group"]) for r in table] == [
+        (r["column"], r["group"]) for r in group_table(per_clip, ["speaker", "channel"])]
+    with open(evaluation.path("metrics.json")) as fh:
+        by_channel = json.load(fh)["by_condition"]["channel"]
+    assert set(by_channel) == channels
+    for channel, scores in by_channel.items():
+        mine = [r for r in rows if (r["channel"] or BLANK) == channel]
+        expected = error_rates([r["reference"] for r in mine], [r["hypothesis"] for r in mine])
+        assert scores["clips"] == len(mine)
+        assert scores["cer"] == pytest.approx(expected["cer"]) and scores["wer"] == pytest.approx(expected["wer"])
+    for column in ("speaker", "channel"):
+        part = [(float(r["cer"]), float(r["wer"])) for r in table if r["column"] == column]
+        assert part == sorted(part, reverse=True)                        # worst first
+    listed = stdout.split("test CER/WER by channel, worst first:")[1].splitlines()[2:2 + len(channels)]
+    order = sorted(by_channel, key=lambda c: (-by_channel[c]["cer"], -by_channel[c]["wer"], c))
+    assert [line.split()[0] for line in listed] == order
+    assert os.path.isfile(evaluation.path("cer_by_channel.png"))
+    import mlflow
+
+    client = mlflow.MlflowClient(f"sqlite:///{tmp}/mlruns/mlflow.db")
+    runs = client.search_runs([client.get_experiment_by_name("digits_test").experiment_id],
+                              "tags.`seqline.component` = 'Evaluator'")
+    logged = runs[0].data.metrics
+    assert logged["cer_by_channel/telephone"] == pytest.approx(by_channel["telephone"]["cer"])
+    for channel, scores in by_channel.items():
+        assert logged[metric_name("channel", channel, "cer")] == pytest.approx(scores["cer"])
+        assert logged[metric_name("channel", channel, "wer")] == pytest.approx(scores["wer"])
+    files = {f.path for f in client.list_artifacts(runs[0].info.run_id)}
+    assert {"cer_by_channel.png", "error_by_group.csv"} <= files
 
 
 SERVE_SCRIPT = r"""
@@ -363,7 +454,7 @@ def test_statistics_cover_every_clip_its_length_loudness_and_speaker(corpus, gen
     stats = statistics_gen.load(run_executor(statistics_gen, cfg, {"examples": outputs["examples"]},
                                              str(tmp_path / "stats"))["statistics"])["all"]
     clips = outputs["examples"].properties["split_counts"]
-    assert stats["num_examples"] == sum(clips.values()) == 41          # 40 + the FLAC copy
+    assert stats["num_examples"] == sum(clips.values()) == len(rows) + 1   # + the FLAC copy
     features = stats["features"]
     assert set(features) == {"seconds", "rms_dbfs", "peak", "transcript_chars"}
     durations = [float(r["duration"]) for r in rows]
@@ -383,3 +474,48 @@ def test_the_evaluator_counts_the_clips_it_transcribes(run):
                        str(tmp / "eval_counted"))
     clips = out["evaluation"].properties["test_clips"]
     assert clips > 0 and counters.snapshot() == {"clips transcribed": clips}
+
+
+# --- an 8 kHz model ----------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def narrowband(corpus):
+    """The same corpus, resampled to 8 kHz by ExampleGen, through a run of the CLI."""
+    tmp, rows = corpus
+    folder = tmp / "rate8k"
+    folder.mkdir()
+    cfg = {**CONFIG, "name": "digits_8k", "data": {**CONFIG["data"], "path": "../corpus/manifest.csv",
+                                                   "sample_rate": 8000},
+           "compression": {"variants": ["float32"], "latency_runs": 10}}
+    with open(folder / "pipeline.yaml", "w") as fh:
+        yaml.safe_dump(cfg, fh)
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    env["PYTHONPATH"] = ROOT
+    done = subprocess.run([sys.executable, "-m", "seqline", "run", "pipeline.yaml"], cwd=folder,
+                          env=env, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return folder, rows, latest_execution(str(folder / "output" / "pipeline"), "Evaluator")
+
+
+def test_an_8khz_model_trains_and_transcribes_a_folder_of_8khz_wavs_as_it_was_evaluated(narrowband):
+    from seqline.components.tasks.speech.audio_io import load_clip
+
+    folder, rows, evaluator_dir = narrowband
+    exported = folder / "output" / "serving" / "digits_8k" / "1"
+    meta = json.loads((exported / "assets.extra" / "seqline.json").read_text())
+    assert meta["inputs"]["waveform"]["sample_rate"] == 8000
+    evaluation = Artifact.load(os.path.join(evaluator_dir, "evaluation"))
+    scored = read_csv(evaluation.path("transcripts.csv"))[:4]
+    phone = folder / "calls"                    # the test clips as 8 kHz WAVs, as a phone gives them
+    phone.mkdir()
+    for i, r in enumerate(scored):
+        write_wav(str(phone / f"call{i}.wav"), load_clip(str(folder.parent / "corpus" / r["path"]), 8000), 8000)
+        assert soundfile.info(str(phone / f"call{i}.wav")).samplerate == 8000
+    env = {**os.environ, "PYTHONPATH": ROOT}
+    done = subprocess.run([sys.executable, "-m", "seqline", "transcribe",
+                           str(folder / "output" / "serving" / "digits_8k"), str(phone)],
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = [line.split("\t") for line in done.stdout.splitlines()[-len(scored):]]
+    assert [file for file, _ in lines] == [str(phone / f"call{i}.wav") for i in range(len(scored))]
+    assert [text for _, text in lines] == [r["hypothesis"] for r in scored]

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from seqline.components.tasks import csv_records as cr
-from seqline.pipeline.config import load_config
+from seqline.pipeline.config import load_config, validate_config
 from seqline.pipeline.errors import ConfigError, DataError
 
 FUZZ = settings(max_examples=150, deadline=None, derandomize=True,
@@ -143,4 +143,31 @@ def test_any_value_under_any_key_is_accepted_or_one_config_error(valid_folder, k
     try:
         load_config(str(path))
     except (ConfigError, DataError) as exc:
+        assert str(exc) and "\n" not in str(exc)
+
+
+@pytest.fixture(scope="module")
+def speech_folder(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("speech")
+    (folder / "manifest.csv").write_text("path,transcript,speaker,channel\nclip.wav,one two,a,clean\n")
+    return folder
+
+
+SPEECH_KEYS = ["data.condition_columns", "transform.waveform_augment"] + [
+    f"transform.waveform_augment.{k}" for k in ("speeds", "gain_db", "noise_prob", "noise_snr_db",
+                                                "reverb_prob", "rt60", "telephone_prob", "codec_prob")]
+
+
+@FUZZ
+@given(st.sampled_from(SPEECH_KEYS), yaml_values | st.lists(st.floats(-5, 5), max_size=3))
+def test_any_augmentation_or_condition_value_is_accepted_or_one_config_error(speech_folder, key, value):
+    cfg = {"name": "fuzz", "task": "asr", "data": {"path": "manifest.csv"}}
+    *parents, last = key.split(".")
+    node = cfg
+    for name in parents:
+        node = node.setdefault(name, {})
+    node[last] = value
+    try:
+        validate_config(cfg, base_dir=str(speech_folder))
+    except ConfigError as exc:
         assert str(exc) and "\n" not in str(exc)

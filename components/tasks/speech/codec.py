@@ -8,10 +8,13 @@ from tensorflow.core.example import example_pb2
 
 from seqline.components.tasks.speech.audio_io import from_pcm16, to_pcm16
 
+CONDITION = "condition/"
+
 
 @dataclass(frozen=True)
 class Clip:
-    """One clip: its waveform at ``sample_rate``, transcript, speaker and source."""
+    """One clip: its waveform at ``sample_rate``, transcript, speaker, source, and its values of
+    the manifest's condition columns (``(("channel", "telephone"),)``)."""
 
     samples: np.ndarray
     sample_rate: int
@@ -20,6 +23,7 @@ class Clip:
     path: str
     file: str = ""
     row: int = 0
+    conditions: tuple = ()
 
     @property
     def seconds(self) -> float:
@@ -27,12 +31,15 @@ class Clip:
 
 
 def put_meta(f, clip: Clip) -> None:
-    """Write the clip's transcript, speaker and source into the feature map ``f``."""
+    """Write the clip's transcript, speaker, source and conditions (``condition/<column>``) into
+    the feature map ``f``."""
     f["transcript"].bytes_list.value.append(clip.transcript.encode())
     f["speaker"].bytes_list.value.append(clip.speaker.encode())
     f["path"].bytes_list.value.append(clip.path.encode())
     f["meta/file"].bytes_list.value.append(clip.file.encode())
     f["meta/row"].int64_list.value.append(clip.row)
+    for column, value in clip.conditions:
+        f[CONDITION + column].bytes_list.value.append(value.encode())
 
 
 def encode(clip: Clip) -> bytes:
@@ -54,4 +61,5 @@ def decode(data: bytes) -> Clip:
 
     return Clip(from_pcm16(f["audio"].bytes_list.value[0]), int(f["sample_rate"].int64_list.value[0]),
                 text("transcript"), text("speaker"), text("path"), text("meta/file"),
-                int(f["meta/row"].int64_list.value[0]))
+                int(f["meta/row"].int64_list.value[0]),
+                tuple(sorted((k[len(CONDITION):], text(k)) for k in f if k.startswith(CONDITION))))

@@ -3,9 +3,11 @@ the most-frequent-transcript baseline and the current champion; the blessing.
 
 Both decoders are scored (greedy and beam search); the model's figure is the configured one, the
 decoder the exported model uses. The champion (newest pushed version) is re-scored on the test
-clips' raw waveforms through its own serving signature. Writes ``metrics.json``,
-``transcripts.csv``, ``worst_errors.csv``, ``cer_by_speaker.png`` and ``example.png``, and logs
-the worst errors to MLflow as ``worst_errors.txt``.
+clips' raw waveforms through its own serving signature. CER/WER are also reported per speaker
+and per value of each of the manifest's condition columns (``channel``, ...), worst first.
+Writes ``metrics.json``, ``transcripts.csv``, ``worst_errors.csv``, ``error_by_group.csv``,
+``cer_by_speaker.png``, ``cer_by_<column>.png`` and ``example.png``; logs the worst errors to
+MLflow as ``worst_errors.txt`` and each condition's CER/WER as ``cer_by_<column>/<value>``.
 """
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ import os
 import numpy as np
 
 from seqline.components.split_io import split_pattern
+from seqline.components.tasks.speech.groups import FIELDS, format_table, group_table, metric_name
 from seqline.components.tasks.speech.text import error_rates, utterance_errors
 from seqline.pipeline import counters
 
@@ -77,30 +80,22 @@ def bless(model: dict, baseline: dict, champion: dict | None, rules: dict) -> tu
     return all(ok for ok, _ in checks), [("passed: " if ok else "FAILED: ") + why for ok, why in checks]
 
 
-def _rows(meta, hyps):
+def _rows(meta, hyps, conditions):
     rows = []
     for i, ref in enumerate(meta["transcript"]):
         ce, nc, we, nw = utterance_errors(ref, hyps[i])
-        rows.append({"path": meta["path"][i], "speaker": meta["speaker"][i], "reference": ref,
+        rows.append({"path": meta["path"][i], "speaker": meta["speaker"][i],
+                     **{c: meta[c][i] for c in conditions}, "reference": ref,
                      "hypothesis": hyps[i], "char_errors": ce, "cer": round(ce / max(nc, 1), 4),
                      "word_errors": we, "wer": round(we / max(nw, 1), 4)})
     return rows
 
 
-def _write_csv(path: str, rows: list) -> None:
+def _write_csv(path: str, rows: list, fields=None) -> None:
     with open(path, "w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(rows[0]) if rows else ["path"])
+        writer = csv.DictWriter(fh, fieldnames=fields or (list(rows[0]) if rows else ["path"]))
         writer.writeheader()
         writer.writerows(rows)
-
-
-def _by_speaker(rows) -> dict:
-    totals = {}
-    for r in rows:
-        t = totals.setdefault(r["speaker"], [0, 0])
-        t[0] += r["char_errors"]
-        t[1] += len(r["reference"])
-    return {s: e / max(n, 1) for s, (e, n) in totals.items()}
 
 
 def _clip_features(batches, index: int) -> np.ndarray:
@@ -153,32 +148,46 @@ def evaluate(params: dict, examples, graph, model_path: str, evaluation, ctx) ->
     ctx.echo(verdict)
 
     os.makedirs(evaluation.uri, exist_ok=True)
-    rows = _rows(meta, hyps[decoder])
+    conditions = examples.properties.get("condition_columns", [])
+    rows = _rows(meta, hyps[decoder], conditions)
     worst = sorted(rows, key=lambda r: (-r["cer"], -r["char_errors"], r["path"]))
     worst = [r for r in worst if r["char_errors"]][:params["worst_errors"]]
-    per_speaker = _by_speaker(rows)
+    groups = group_table(rows, ["speaker", *conditions])
+    per_speaker = {r["group"]: r["cer"] for r in groups if r["column"] == "speaker"}
+    for column in conditions:
+        ctx.echo(f"test CER/WER by {column}, worst first:\n" + format_table(groups, column))
+    ctx.echo("worst test speakers:\n" + format_table(groups, "speaker", limit=5))
     report = {"metrics": scores, "decoder": decoder, "test_clips": len(refs),
               "test_speakers": len(speakers), "beats_baseline": beats, "verdict": verdict,
               "baseline_transcript": baseline, "champion_version": version,
-              "cer_by_speaker": per_speaker}
+              "cer_by_speaker": per_speaker,
+              "by_condition": {c: {r["group"]: {k: r[k] for k in ("clips", "cer", "wer")}
+                                   for r in groups if r["column"] == c} for c in conditions}}
     with open(evaluation.path("metrics.json"), "w", encoding="utf-8") as fh:
         json.dump(report, fh, indent=2)
     _write_csv(evaluation.path("transcripts.csv"), rows)
     _write_csv(evaluation.path("worst_errors.csv"), worst)
+    _write_csv(evaluation.path("error_by_group.csv"), groups, FIELDS)
     table = "\n".join(f"{r['cer']:6.1%}  {r['speaker']:<24} ref: {r['reference']}\n"
                       f"{'':32} hyp: {r['hypothesis']}" for r in worst)
     ctx.log_text(table or "no errors", "worst_errors.txt")
     ctx.log_file(plots.error_rate_by_group(
         per_speaker, b["cer"], evaluation.path("cer_by_speaker.png"),
         f"Test CER by held-out speaker (overall {m['cer']:.2%})"))
+    for column in conditions:
+        ctx.log_file(plots.error_rate_by_group(
+            {r["group"]: r["cer"] for r in groups if r["column"] == column}, b["cer"],
+            evaluation.path(f"cer_by_{column}.png"), f"Test CER by {column} (overall {m['cer']:.2%})"))
     example = worst[0] if worst else rows[0]
     features = _clip_features(batches, rows.index(example))
     ctx.log_file(plots.spectrogram(features, evaluation.path("example.png"),
                                    f"{example['speaker']}  ref: {example['reference']}\n"
                                    f"hyp: {example['hypothesis']}"))
-    for name in ("metrics.json", "transcripts.csv", "worst_errors.csv"):
+    for name in ("metrics.json", "transcripts.csv", "worst_errors.csv", "error_by_group.csv"):
         ctx.log_file(evaluation.path(name))
     ctx.log_metrics({f"{who}_{k}": v for who, s in scores.items() for k, v in s.items()})
+    ctx.log_metrics({metric_name(r["column"], r["group"], rate): r[rate]
+                     for r in groups if r["column"] in conditions for rate in ("cer", "wer")})
     evaluation.properties.update(metrics=scores, beats_baseline=beats, test_clips=len(refs),
                                  decoder=decoder)
     key = {"cer": m["cer"], "wer": m["wer"], "baseline_cer": b["cer"], "baseline_wer": b["wer"]}

@@ -2,7 +2,8 @@
 a quarantine artifact.
 
 Inputs (``data`` section)
-    a manifest CSV with ``path, transcript[, speaker]`` columns (paths relative to the CSV), or a
+    a manifest CSV with ``path, transcript[, speaker]`` columns (paths relative to the CSV, and
+    any ``condition_columns``, such as ``channel``, that the Evaluator scores by), or a
     folder holding ``transcript_file`` whose lines are ``ID transcript``; the audio of ``ID`` is
     ``ID.wav``, ``ID.flac`` or ``ID.ogg`` next to it, and its speaker is the part of ``ID`` before
     the first ``-`` (LibriSpeech's ``SPEAKER-CHAPTER-UTTERANCE``).
@@ -48,7 +49,7 @@ def _folder_entries(params: dict):
         if os.path.splitext(clip_id)[1].lower() not in FORMATS:
             found = [audio + ext for ext in FORMATS if os.path.exists(audio + ext)]
             audio = found[0] if found else audio + ".wav"
-        yield listing, number, audio, transcript, clip_id.split("-", 1)[0], line
+        yield listing, number, audio, transcript, clip_id.split("-", 1)[0], line, ()
 
 
 def _manifest_entries(params: dict):
@@ -60,14 +61,15 @@ def _manifest_entries(params: dict):
         audio = cells[params["path_column"]].strip()
         column = params["speaker_column"]
         speaker = cells[column].strip() if column else audio
+        conditions = tuple((c, cells[c].strip()) for c in params["condition_columns"])
         yield (path, number, os.path.join(base, audio) if audio else "",
-               cells[params["transcript_column"]], speaker, ",".join(cells.values()))
+               cells[params["transcript_column"]], speaker, ",".join(cells.values()), conditions)
 
 
 def read_entries(params: dict) -> tuple:
     """``(entries, rejected)``: the clips the manifest or transcript file lists, and its bad lines.
 
-    An entry is ``(file, row, audio path, transcript, speaker, raw line)``.
+    An entry is ``(file, row, audio path, transcript, speaker, raw line, conditions)``.
     """
     source = _folder_entries if os.path.isdir(params["path"]) else _manifest_entries
     entries, rejected = [], []
@@ -75,14 +77,14 @@ def read_entries(params: dict) -> tuple:
         if isinstance(item, cr.Rejected):
             rejected.append(item)
             continue
-        file, row, audio, transcript, speaker, raw = item
+        file, row, audio, transcript, speaker, raw, conditions = item
         transcript = normalize_transcript(transcript, params["lowercase"])
         if not audio:
             rejected.append(cr.Rejected(file, row, "empty audio path", raw))
         elif not transcript:
             rejected.append(cr.Rejected(file, row, "empty transcript", raw))
         else:
-            entries.append((file, row, audio, transcript, speaker or audio, raw))
+            entries.append((file, row, audio, transcript, speaker or audio, raw, conditions))
     return entries, rejected
 
 
@@ -116,7 +118,7 @@ def speaker_splits(speakers, fractions: dict, test_patterns=None, seed: int = 0)
 
 def load_entry(entry: tuple, table: dict, params: dict):
     """Decode and check one listed clip: yields ``(split, Clip)`` or a tagged Rejected."""
-    file, row, audio, transcript, speaker, raw = entry
+    file, row, audio, transcript, speaker, raw, conditions = entry
     name = os.path.basename(audio)
     try:
         samples = load_clip(audio, params["sample_rate"])
@@ -124,7 +126,7 @@ def load_entry(entry: tuple, table: dict, params: dict):
         yield beam.pvalue.TaggedOutput("rejected", cr.Rejected(file, row, f"{name}: {exc}", raw))
         return
     clip = Clip(samples, params["sample_rate"], transcript, speaker,
-                os.path.relpath(audio, os.path.dirname(file)), file, row)
+                os.path.relpath(audio, os.path.dirname(file)), file, row, conditions)
     reason = None
     if clip.seconds > params["max_seconds"]:
         reason = (f"too long: {clip.seconds:.1f} s (limit data.max_seconds="
@@ -185,7 +187,8 @@ def generate(params: dict, examples, quarantine, ctx) -> dict:
     examples.properties.update(split_names=list(SPLITS), split_counts=summary["split_counts"],
                                hours=summary["hours"], sample_rate=params["sample_rate"],
                                speakers={s: len(v) for s, v in speakers.items()},
-                               test_speakers=speakers["test"], source=params["path"])
+                               test_speakers=speakers["test"], source=params["path"],
+                               condition_columns=list(params["condition_columns"]))
     quarantine.properties.update(count=summary["rejected"], rows=listed, fraction=fraction)
     ctx.log_file(where)
     counts = summary["split_counts"]

@@ -34,19 +34,23 @@ class AsrTask(Task):
         from seqline.components.tasks.speech.data import make_dataset
 
         return train_eval_datasets(make_dataset, transformed, training,
-                                   augment=transformed.properties.get("spec_augment"))
+                                   augment=transformed.properties.get("spec_augment"),
+                                   waveform_augment=transformed.properties.get("waveform_augment"))
 
     def build_model(self, model_cfg, transformed, name):
         from seqline.models.ctc import build_ctc_model, total_stride
 
         props = transformed.properties
         stride = total_stride(model_cfg)
-        if stride > props["max_total_stride"]:
+        augment = props.get("waveform_augment")
+        fastest = max(augment["speeds"]) if augment else 1.0
+        if stride > props["max_total_stride"] / max(fastest, 1.0):
             raise ConfigError(
                 f"model.conv_stride: {model_cfg['conv_layers']} conv layer(s) of stride "
                 f"{model_cfg['conv_stride']} shorten clips {stride}x, but the tightest train/eval "
-                f"clip allows at most {props['max_total_stride']}x for CTC; lower model.conv_stride "
-                "or model.conv_layers")
+                f"clip allows at most {props['max_total_stride']}x for CTC"
+                + (f" (/{fastest:g} for the fastest speed perturbation)" if fastest > 1 else "")
+                + "; lower model.conv_stride or model.conv_layers")
         return build_ctc_model(model_cfg, props["n_features"], props["vocabulary_size"], name=name)
 
     def compile_args(self, transformed):

@@ -8,7 +8,9 @@ Outputs
     transformed_examples: ``Split-<split>-*.tfrecord.gz`` with one clip per example: ``features``
         (float32 bytes, ``[frames, n_features]``, normalized), ``frames``, ``labels`` (CTC label
         ids), ``transcript``, ``speaker``, ``path``; the test split also keeps the ``audio``
-        (16-bit PCM) so the Evaluator can re-score the exported champion on raw waveforms.
+        (16-bit PCM) so the Evaluator can re-score the exported champion on raw waveforms, and so
+        does the train split when ``waveform_augment`` is on: the Trainer's input then augments
+        the waveform and computes the features itself, with the same extractor and statistics.
 """
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ from tensorflow.core.example import example_pb2
 
 from seqline.components.split_io import SPLITS, ReadSplits, WriteSplits, finish_splits
 from seqline.components.tasks.speech import features as audio_features
+from seqline.components.tasks.speech.augment import is_active
 from seqline.components.tasks.speech.text import ctc_steps, encode_labels
 from seqline.components.tasks.speech.codec import decode, put_meta
 from seqline.components.tasks.speech.audio_io import to_pcm16
@@ -78,7 +81,7 @@ def _fit(_, moments, chars, top, p: audio_features.FeatureParams) -> dict:
             "vocabulary": sorted(chars), "most_frequent_transcript": top[0][0] if top else ""}
 
 
-def _encode(item, fitted: dict):
+def _encode(item, fitted: dict, keep_audio: tuple = ("test",)):
     """Normalize and serialize one clip: ``(split, bytes, frames, labels, max total stride,
     unknown characters)``."""
     split, clip, features = item
@@ -94,7 +97,7 @@ def _encode(item, fitted: dict):
     f["frames"].int64_list.value.append(frames)
     f["labels"].int64_list.value.extend(labels)
     put_meta(f, clip)
-    if split == "test":
+    if split in keep_audio:
         f["audio"].bytes_list.value.append(to_pcm16(clip.samples))
         f["sample_rate"].int64_list.value.append(clip.sample_rate)
     return (split, ex.SerializeToString(deterministic=True), frames, len(labels), max_stride,
@@ -126,6 +129,8 @@ def run_transform(params: dict, examples, graph, transformed, ctx) -> dict:
         hop_ms=params["hop_ms"], fmin=params["fmin"], fmax=params["fmax"])
     os.makedirs(graph.uri, exist_ok=True)
     summary_path = graph.path("summary.json")
+    augment = dict(params["waveform_augment"]) if is_active(params["waveform_augment"]) else None
+    keep_audio = ("train", "test") if augment else ("test",)
     with beam.Pipeline(options=ctx.beam_options()) as pipe:
         feats = (pipe | "Read" >> ReadSplits(examples.uri)
                  | "Decode" >> beam.MapTuple(lambda split, data: (split, decode(data)))
@@ -142,7 +147,8 @@ def run_transform(params: dict, examples, graph, transformed, ctx) -> dict:
             _fit, moments=beam.pvalue.AsSingleton(moments), chars=beam.pvalue.AsSingleton(chars),
             top=beam.pvalue.AsSingleton(top), p=p))
         fitted | "SaveParams" >> beam.Map(_write_json, graph.path("params.json"))
-        encoded = feats | "Encode" >> beam.Map(_encode, beam.pvalue.AsSingleton(fitted))
+        encoded = feats | "Encode" >> beam.Map(_encode, beam.pvalue.AsSingleton(fitted),
+                                              keep_audio)
         encoded | "Pairs" >> beam.Map(lambda e: (e[0], e[1])) | "Write" >> WriteSplits(transformed.uri)
         counts = (encoded | "SplitNames" >> beam.Map(lambda e: e[0])
                   | "CountSplits" >> beam.combiners.Count.PerElement())
@@ -177,10 +183,13 @@ def run_transform(params: dict, examples, graph, transformed, ctx) -> dict:
     shape = {"n_features": p.n_features, "vocabulary_size": len(fitted["vocabulary"]),
              "sample_rate": p.sample_rate}
     graph.properties.update(task="asr", **shape)
+    if augment:   # what the Trainer's input needs to compute features from augmented waveforms
+        augment.update(feature_params=p.to_json(), mean=fitted["mean"], std=fitted["std"])
     transformed.properties.update(
         split_names=list(SPLITS), split_counts=counts, length_buckets=summary["length_buckets"],
         max_frames=summary["max_frames"], max_labels=summary["max_labels"],
         max_total_stride=summary["max_total_stride"],
-        spec_augment=dict(params["spec_augment"]), **shape)
+        spec_augment=dict(params["spec_augment"]), waveform_augment=augment,
+        condition_columns=examples.properties.get("condition_columns", []), **shape)
     return {**{f"{s}_clips": n for s, n in counts.items()}, "vocabulary": len(fitted["vocabulary"]),
             "max_frames": summary["max_frames"]}
