@@ -56,23 +56,32 @@ def _split_and_count(path: str, data: bytes) -> tuple:
 READ_BATCH = 4096   # records per batch of ReadSplitBatches
 
 
-def read_records(path: str):
-    """The records of a gzipped TFRecord file, their CRCs checked; a damaged or cut-off file is
-    a DataError naming it and the record."""
+def read_records(path: str, block: int = 1 << 20):
+    """The records of a gzipped TFRecord file (decompressed ``block`` bytes at a time), their
+    CRCs checked; a damaged or cut-off file is a DataError naming it and the record."""
     with gzip.open(path, "rb") as fh:
-        number = 0
-        while header := fh.read(12):
+        buf, pos, number, eof = b"", 0, 0, False
+        while True:
+            if len(buf) - pos < 12 and not eof:
+                chunk = fh.read(block)
+                buf, pos, eof = buf[pos:] + chunk, 0, not chunk
+                continue
+            if pos == len(buf):
+                return
             number += 1
-            length = header[:8]
-            if len(header) < 12 or _masked_crc(length) != header[8:]:
+            if len(buf) - pos < 12 or _masked_crc(buf[pos:pos + 8]) != buf[pos + 8:pos + 12]:
                 raise DataError(f"{path}: record {number} has a damaged length; the file is "
                                 "cut off or corrupt, run the stage that wrote it again")
-            size = struct.unpack("<Q", length)[0]
-            body = fh.read(size + 4)
-            if len(body) < size + 4 or _masked_crc(body[:size]) != body[size:]:
+            end = pos + 16 + struct.unpack_from("<Q", buf, pos)[0]
+            while len(buf) < end and not eof:
+                chunk = fh.read(max(block, end - len(buf)))
+                buf, eof = buf + chunk, not chunk
+            data = buf[pos + 12:end - 4]
+            if len(buf) < end or _masked_crc(data) != buf[end - 4:end]:
                 raise DataError(f"{path}: record {number} is damaged (CRC mismatch or cut off); "
                                 "run the stage that wrote it again")
-            yield body[:size]
+            yield data
+            pos = end
 
 
 def _split_batches(path: str, size: int):

@@ -175,9 +175,12 @@ def test_split_batches_read_every_record_and_name_a_damaged_one(tmp_path):
     path.write_bytes(gzip.compress(framed))
     assert list(split_io._split_batches(str(path), 4)) == [
         ("train", data[:4]), ("train", data[4:8]), ("train", data[8:])]
+    for block in (1, 7, 50):      # records across the decompressed blocks
+        assert list(split_io.read_records(str(path), block)) == data
     damaged = bytearray(framed)
     damaged[len(split_io.tfrecord_frame(data[0])) + 14] ^= 1     # inside record 2's data
     for blob, what in ((bytes(damaged), "record 2 is damaged"), (framed[:-3], "record 10 is damaged")):
         path.write_bytes(gzip.compress(blob))
-        with pytest.raises(DataError, match=what):
-            list(split_io.read_records(str(path)))
+        for block in (5, 1 << 20):
+            with pytest.raises(DataError, match=what):
+                list(split_io.read_records(str(path), block))
