@@ -8,8 +8,9 @@ Transform (or ``--until`` an earlier stage), one stage per fresh process (``--fr
 so each stage's peak RSS is its own), everything in a temporary folder. As the baseline it times
 a pandas read of the same file (parse the times, in a fresh process too), measured in the same run.
 
-Prints per size and stage: seconds (the stage's own wall time from the runner), rows/s, peak RSS of
-its process, the ratio of seconds and RSS from the smallest to each larger size, and each stage's
+Prints per size and stage: seconds (the stage's own wall time from the runner), CPU seconds (its
+process's, user + system, over the run of that stage: the figure to compare on a shared machine),
+rows/s, peak RSS of its process, the ratio of seconds and RSS from the smallest to each larger size, and each stage's
 seconds over the pandas read's. Exit status 0 whatever it measures. With ``--profile`` the smallest
 size's stages run again under cProfile, and the per-row functions with the most own time are
 printed (cProfile's overhead inflates them).
@@ -86,7 +87,8 @@ def write_config(folder: str, data: str) -> str:
 
 def child(what: str, target: str, profile: str | None) -> None:
     """In a fresh process: run one stage of the config ``target`` (or, for ``PANDAS``, read the
-    CSV ``target``) and print ``{"seconds": ...}`` as the last line."""
+    CSV ``target``) and print ``{"seconds": ..., "cpu_s": ...}`` as the last line (``cpu_s``: this
+    process's user + system CPU time over the same span, all its threads)."""
     import time
 
     if profile:
@@ -94,6 +96,7 @@ def child(what: str, target: str, profile: str | None) -> None:
 
         profiler = cProfile.Profile()
         profiler.enable()
+    cpu_started = time.process_time()
     if what == PANDAS:
         import pandas as pd
 
@@ -107,14 +110,15 @@ def child(what: str, target: str, profile: str | None) -> None:
 
         result = run_pipeline(load_config(target), start=what, until=what, quiet=True)
         seconds = result.seconds[what]
+    cpu = time.process_time() - cpu_started
     if profile:
         profiler.disable()
         profiler.dump_stats(profile)
-    print(json.dumps({"seconds": seconds}))
+    print(json.dumps({"seconds": seconds, "cpu_s": cpu}))
 
 
 def measure(what: str, target: str, env: dict, profile: str | None = None) -> dict:
-    """Seconds and peak RSS (MB) of :func:`child` in a fresh process."""
+    """Seconds, CPU seconds and peak RSS (MB) of :func:`child` in a fresh process."""
     cmd = [sys.executable, os.path.abspath(__file__), "--child", what, target]
     if profile:
         cmd += ["--profile-to", profile]
@@ -127,8 +131,8 @@ def measure(what: str, target: str, env: dict, profile: str | None = None) -> di
         stdout, stderr = out.read(), err.read()
     if proc.returncode != 0:
         sys.exit(f"{what} failed:\n{stdout[-3000:]}{stderr[-3000:]}")
-    seconds = json.loads(stdout.strip().splitlines()[-1])["seconds"]
-    return {"seconds": seconds, "rss_mb": usage.ru_maxrss / 1024}   # ru_maxrss: KiB on Linux
+    times = json.loads(stdout.strip().splitlines()[-1])
+    return {**times, "rss_mb": usage.ru_maxrss / 1024}   # ru_maxrss: KiB on Linux
 
 
 def top_functions(profile: str, rows: int, count: int = 10) -> list:
@@ -169,16 +173,17 @@ def table(sizes: list, stages: tuple) -> str:
     lines = []
     for rows, res in sizes:
         lines += ["", f"{rows:,} rows ({res['file_mb']:.1f} MB CSV)",
-                  f"{'stage':<18}{'seconds':>9}{'rows/s':>11}{'peak RSS MB':>13}"
+                  f"{'stage':<18}{'seconds':>9}{'CPU s':>8}{'rows/s':>11}{'peak RSS MB':>13}"
                   f"{'x pandas':>10}{'s ratio':>9}{'RSS ratio':>11}"]
         for what in (PANDAS, *stages):
             r, b = res[what], base[what]
             ratio = (f"{r['seconds'] / b['seconds']:>8.1f}x{r['rss_mb'] / b['rss_mb']:>10.2f}x"
                      if rows != base_rows else f"{'-':>9}{'-':>11}")
-            lines.append(f"{what:<18}{r['seconds']:>9.2f}{rows / r['seconds']:>11,.0f}"
+            lines.append(f"{what:<18}{r['seconds']:>9.2f}{r['cpu_s']:>8.2f}{rows / r['seconds']:>11,.0f}"
                          f"{r['rss_mb']:>13.0f}{r['seconds'] / res[PANDAS]['seconds']:>9.1f}x{ratio}")
         total = sum(res[s]["seconds"] for s in stages)
-        lines.append(f"{'data stages':<18}{total:>9.2f}{rows / total:>11,.0f}"
+        cpu = sum(res[s]["cpu_s"] for s in stages)
+        lines.append(f"{'data stages':<18}{total:>9.2f}{cpu:>8.2f}{rows / total:>11,.0f}"
                      f"{max(res[s]['rss_mb'] for s in stages):>13.0f}"
                      f"{total / res[PANDAS]['seconds']:>9.1f}x")
     if len(sizes) > 1:

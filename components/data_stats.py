@@ -14,13 +14,16 @@ log-bucketed sketch whose buckets only count (relative error :data:`RELATIVE_ACC
 from __future__ import annotations
 
 import bisect
+import collections
+import itertools
 import math
 from fractions import Fraction
 
 import apache_beam as beam
+import numpy as np
 
 from seqline.components.example_proto import Example
-from seqline.components.exact_sum import SCALE, exact
+from seqline.components.exact_sum import SCALE, exact_sums
 
 RELATIVE_ACCURACY = 0.005
 GAMMA = (1 + RELATIVE_ACCURACY) / (1 - RELATIVE_ACCURACY)
@@ -28,6 +31,7 @@ LOG_GAMMA = math.log(GAMMA)
 TINY = 1e-12                     # smaller magnitudes count as zero in the sketch
 QUANTILES = 20                   # quantiles at 0, 5, ..., 100 %
 FEATURE, LABEL, SERIES = "feature/", "label", "meta/series_id"
+KINDS = {"float_list": "float", "int64_list": "int", "bytes_list": "bytes"}
 
 
 # --- the quantile sketch -------------------------------------------------------------------------
@@ -38,15 +42,6 @@ def _bucket(x: float) -> int:
 
 def _bucket_value(index: int) -> float:
     return 2 * GAMMA ** index / (GAMMA + 1)
-
-
-def sketch_add(sketch: dict, x: float) -> None:
-    if abs(x) < TINY:
-        sketch["zero"] += 1
-        return
-    side = sketch["pos"] if x > 0 else sketch["neg"]
-    key = _bucket(x)
-    side[key] = side.get(key, 0) + 1
 
 
 def sketch_merge(into: dict, other: dict) -> None:
@@ -111,37 +106,41 @@ def _new_feature() -> dict:
             "len_min": math.inf, "len_max": 0, "len_sum": 0}
 
 
-def _kind_and_values(feature):
-    kind = feature.WhichOneof("kind")
-    if kind == "float_list":
-        return "float", feature.float_list.value
-    if kind == "int64_list":
-        return "int", feature.int64_list.value
-    if kind == "bytes_list":
-        return "bytes", feature.bytes_list.value
-    return None, ()
-
-
-def _add_feature(acc: dict, kind: str, values) -> None:
+def _add_feature(acc: dict, kind: str, value_lists: list) -> None:
+    """Add one feature's values of a batch: ``value_lists`` holds each example's list."""
     if kind not in acc["kinds"]:
         acc["kinds"] = sorted(acc["kinds"] + [kind])
-    acc["present"] += 1
-    acc["len_min"] = min(acc["len_min"], len(values))
-    acc["len_max"] = max(acc["len_max"], len(values))
-    acc["len_sum"] += len(values)
+    lengths = [len(v) for v in value_lists]
+    acc["present"] += len(lengths)
+    acc["len_min"] = min(acc["len_min"], min(lengths))
+    acc["len_max"] = max(acc["len_max"], max(lengths))
+    acc["len_sum"] += sum(lengths)
     if kind == "bytes":
         return
-    for raw in values:
-        x = float(raw)
-        if math.isnan(x) or math.isinf(x):
-            acc["nan"] += 1
-            continue
-        acc["count"] += 1
-        scaled = exact(x)
-        acc["sum"] += scaled
-        acc["sumsq"] += scaled * scaled
-        acc["min"], acc["max"] = min(acc["min"], x), max(acc["max"], x)
-        sketch_add(acc["sketch"], x)
+    x = np.fromiter(itertools.chain.from_iterable(value_lists), np.float64, sum(lengths))
+    finite = x[np.isfinite(x)]
+    acc["nan"] += len(x) - len(finite)
+    if not len(finite):
+        return
+    acc["count"] += len(finite)
+    total, square = exact_sums(finite)
+    acc["sum"] += total
+    acc["sumsq"] += square
+    acc["min"], acc["max"] = min(acc["min"], finite.min().item()), max(acc["max"], finite.max().item())
+    _sketch_add_all(acc["sketch"], finite)
+
+
+def _sketch_add_all(sketch: dict, x) -> None:
+    """Count finite values in the sketch: magnitudes under ``TINY`` as zero, the others in their
+    log bucket by sign (the log of each distinct value taken once, with ``math.log``)."""
+    magnitude = np.abs(x)
+    sketch["zero"] += int(np.count_nonzero(magnitude < TINY))
+    for side, values in (("pos", x[x >= TINY]), ("neg", -x[x <= -TINY])):
+        distinct, counts = np.unique(values, return_counts=True)
+        into = sketch[side]
+        for value, count in zip(distinct.tolist(), counts.tolist()):
+            key = _bucket(value)
+            into[key] = into.get(key, 0) + count
 
 
 def _merge_feature(into: dict, other: dict) -> None:
@@ -154,29 +153,40 @@ def _merge_feature(into: dict, other: dict) -> None:
 
 
 class ExampleStatsFn(beam.CombineFn):
-    """Serialized ``tf.train.Example`` records -> an accumulator; :func:`finish` turns one into
+    """Batches (lists) of serialized ``tf.train.Example`` records -> an accumulator; :func:`finish` turns one into
     statistics, :meth:`merge_accumulators` combines several (e.g. the splits into one)."""
 
     def create_accumulator(self):
         return {"examples": 0, "features": {}, "labels": {}, "series": {}}
 
-    def add_input(self, acc, serialized):
-        acc["examples"] += 1
-        for key, feature in Example.FromString(serialized).features.feature.items():
-            kind, values = _kind_and_values(feature)
-            if key.startswith(FEATURE) and kind:
+    def add_input(self, acc, batch):
+        """Add a batch (a list) of serialized examples."""
+        acc["examples"] += len(batch)
+        lists = {}                       # (key, kind) -> each example's value list
+        for serialized in batch:
+            features = Example.FromString(serialized).features.feature
+            for key in features:         # faster than .items() on these maps
+                feature = features[key]
+                kind = feature.WhichOneof("kind")
+                if kind:
+                    lists.setdefault((key, kind), []).append(getattr(feature, kind).value)
+        for (key, kind), value_lists in lists.items():
+            kind = KINDS[kind]
+            if key.startswith(FEATURE):
                 name = key[len(FEATURE):]
-                _add_feature(acc["features"].setdefault(name, _new_feature()), kind, values)
+                _add_feature(acc["features"].setdefault(name, _new_feature()), kind, value_lists)
             elif (key == LABEL or key.startswith(LABEL + "/")) and kind == "float":
-                _add_feature(acc["features"].setdefault(key, _new_feature()), kind, values)
-            elif (key == LABEL or key.startswith(LABEL + "/")) and kind:
+                _add_feature(acc["features"].setdefault(key, _new_feature()), kind, value_lists)
+            elif key == LABEL or key.startswith(LABEL + "/"):
                 counts = acc["labels"].setdefault(key, {})
-                for value in values:
-                    text = value.decode("utf-8", "replace") if kind == "bytes" else str(value)
-                    counts[text] = counts.get(text, 0) + 1
-            elif key == SERIES and kind == "bytes" and values:
-                series = values[0].decode("utf-8", "replace")
-                acc["series"][series] = acc["series"].get(series, 0) + 1
+                for values in value_lists:
+                    for value in values:
+                        text = value.decode("utf-8", "replace") if kind == "bytes" else str(value)
+                        counts[text] = counts.get(text, 0) + 1
+            elif key == SERIES and kind == "bytes":
+                for first, count in collections.Counter(v[0] for v in value_lists if v).items():
+                    series = first.decode("utf-8", "replace")
+                    acc["series"][series] = acc["series"].get(series, 0) + count
         return acc
 
     def merge_accumulators(self, accs):

@@ -15,6 +15,7 @@ import apache_beam as beam
 import google_crc32c
 
 from seqline.pipeline import counters
+from seqline.pipeline.errors import DataError
 
 SPLITS = ("train", "eval", "test")
 
@@ -52,9 +53,67 @@ def _split_and_count(path: str, data: bytes) -> tuple:
     return split_of_file(path), data
 
 
-def _shard_and_count(x: tuple, shards: int) -> tuple:
+READ_BATCH = 4096   # records per batch of ReadSplitBatches
+
+
+def read_records(path: str, block: int = 1 << 20):
+    """The records of a gzipped TFRecord file (decompressed ``block`` bytes at a time), their
+    CRCs checked; a damaged or cut-off file is a DataError naming it and the record."""
+    with gzip.open(path, "rb") as fh:
+        buf, pos, number, eof = b"", 0, 0, False
+        while True:
+            if len(buf) - pos < 12 and not eof:
+                chunk = fh.read(block)
+                buf, pos, eof = buf[pos:] + chunk, 0, not chunk
+                continue
+            if pos == len(buf):
+                return
+            number += 1
+            if len(buf) - pos < 12 or _masked_crc(buf[pos:pos + 8]) != buf[pos + 8:pos + 12]:
+                raise DataError(f"{path}: record {number} has a damaged length; the file is "
+                                "cut off or corrupt, run the stage that wrote it again")
+            end = pos + 16 + struct.unpack_from("<Q", buf, pos)[0]
+            while len(buf) < end and not eof:
+                chunk = fh.read(max(block, end - len(buf)))
+                buf, eof = buf + chunk, not chunk
+            data = buf[pos + 12:end - 4]
+            if len(buf) < end or _masked_crc(data) != buf[end - 4:end]:
+                raise DataError(f"{path}: record {number} is damaged (CRC mismatch or cut off); "
+                                "run the stage that wrote it again")
+            yield data
+            pos = end
+
+
+def _split_batches(path: str, size: int):
+    split, batch = split_of_file(path), []
+    for data in read_records(path):
+        batch.append(data)
+        if len(batch) == size:
+            counters.add("records read", size)
+            yield split, batch
+            batch = []
+    if batch:
+        counters.add("records read", len(batch))
+        yield split, batch
+
+
+class ReadSplitBatches(beam.PTransform):
+    """:class:`ReadSplits` in batches: ``(split, [serialized example, ...])`` of up to ``size``
+    examples, one element per batch."""
+
+    def __init__(self, uri: str, size: int = READ_BATCH):
+        super().__init__()
+        self.uri = uri
+        self.size = size
+
+    def expand(self, pbegin):
+        return (pbegin | "Files" >> beam.Create(split_files(self.uri))
+                | "Read" >> beam.FlatMap(_split_batches, self.size))
+
+
+def _shard_item(x: tuple, shards: int) -> list:
     counters.add("records written")
-    return (x[0], google_crc32c.value(x[-1]) % shards), (x[1:-1] or (x[-1],), x[-1])
+    return [((x[0], google_crc32c.value(x[-1]) % shards), (x[1:-1] or (x[-1],), x[-1]))]
 
 
 def _masked_crc(data: bytes) -> bytes:
@@ -72,20 +131,30 @@ def shard_file(uri: str, split: str, shard: int, shards: int) -> str:
     return os.path.join(uri, f"Split-{split}-{shard:05d}-of-{shards:05d}.tfrecord.gz")
 
 
+WRITE_BLOCK = 1024   # records framed and compressed in one call
+
+
 def _write_shard(uri: str, shards: int, split_shard: tuple, records) -> tuple:
     """Write one shard's records sorted by key (then bytes), through a temporary file; return
     ``(split, records written)``."""
+    records = sorted(records)
+    blobs = (b"".join(tfrecord_frame(data) for _, data in records[i:i + WRITE_BLOCK])
+             for i in range(0, len(records), WRITE_BLOCK))
+    _write_framed(uri, shards, split_shard, blobs)
+    return split_shard[0], len(records)
+
+
+def _write_framed(uri: str, shards: int, split_shard: tuple, blobs) -> None:
+    """One shard's file from its framed records (bytes in order), through a temporary file."""
     split, shard = split_shard
     path = shard_file(uri, split, shard, shards)
     tmp = f"{os.path.dirname(path)}/.{os.path.basename(path)}.tmp-{os.getpid()}"
     os.makedirs(uri, exist_ok=True)
-    records = sorted(records)
     with open(tmp, "wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0,
                                                 compresslevel=6) as gz:
-        for _, data in records:
-            gz.write(tfrecord_frame(data))
+        for blob in blobs:
+            gz.write(blob)
     os.replace(tmp, path)
-    return split, len(records)
 
 
 class WriteSplits(beam.PTransform):
@@ -107,13 +176,45 @@ class WriteSplits(beam.PTransform):
         self.uri = uri
         self.shards = shards
 
+    SHARD = staticmethod(_shard_item)     # element -> [((split, shard), part)]
+    WRITE = staticmethod(_write_shard)    # (uri, shards, (split, shard), parts) -> (split, n)
+
     def expand(self, items):
-        uri, shards = self.uri, self.shards
+        uri, shards, write = self.uri, self.shards, self.WRITE
         return (items
-                | "Shard" >> beam.Map(_shard_and_count, shards)
+                | "Shard" >> beam.FlatMap(self.SHARD, shards)
                 | "GroupByShard" >> beam.GroupByKey()
-                | "WriteShard" >> beam.MapTuple(lambda key, records: _write_shard(
-                    uri, shards, key, records)))
+                | "WriteShard" >> beam.MapTuple(lambda key, parts: write(uri, shards, key, parts)))
+
+
+def _shard_run(item: tuple, shards: int) -> list:
+    """A run -> ``((split, shard), (key, framed records, count))`` for each shard it touches."""
+    split, key, run = item
+    counters.add("records written", len(run))
+    by_shard = {}
+    for data in run:
+        by_shard.setdefault(google_crc32c.value(data) % shards if shards > 1 else 0,
+                            []).append(tfrecord_frame(data))
+    return [((split, shard), (key, b"".join(frames), len(frames)))
+            for shard, frames in sorted(by_shard.items())]
+
+
+def _write_runs(uri: str, shards: int, split_shard: tuple, runs) -> tuple:
+    runs = sorted(runs)
+    _write_framed(uri, shards, split_shard, (blob for _, blob, _ in runs))
+    return split_shard[0], sum(count for _, _, count in runs)
+
+
+class WriteSplitRuns(WriteSplits):
+    """:class:`WriteSplits` for runs of examples already in order: ``(split, key, [serialized
+    example, ...])`` elements, one per run, the runs' keys distinct. Each shard holds its runs by
+    key, each run's examples in the run's order: the bytes :class:`WriteSplits` writes for
+    ``(split, (key, sort key), example)`` items when each run is sorted by those sort keys
+    (ExampleGen's runs: one series and split, in time order). Outputs ``(split, records
+    written)`` per shard, as :class:`WriteSplits`; one element per run crosses the shuffle."""
+
+    SHARD = staticmethod(_shard_run)
+    WRITE = staticmethod(_write_runs)
 
 
 def _save_counts(written, path: str) -> None:

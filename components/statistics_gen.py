@@ -46,17 +46,18 @@ def execute(inputs, outputs, params, ctx) -> dict:
     import apache_beam as beam
 
     from seqline.components import data_stats, plots
-    from seqline.components.split_io import ReadSplits
+    from seqline.components.split_io import ReadSplitBatches
     from seqline.components.tasks import get_task
 
     examples, statistics = inputs["examples"], outputs["statistics"]
     view = get_task(params["task"]).statistics_view(examples)
     os.makedirs(statistics.uri, exist_ok=True)
     with beam.Pipeline(options=ctx.beam_options()) as p:
-        records = p | "Read" >> ReadSplits(examples.uri)
+        batches = p | "Read" >> ReadSplitBatches(examples.uri)
         if view is not None:
-            records = records | "View" >> beam.MapTuple(lambda split, data: (split, view(data)))
-        (records
+            batches = batches | "View" >> beam.MapTuple(
+                lambda split, batch: (split, [view(data) for data in batch]))
+        (batches
          | "PerSplit" >> beam.CombinePerKey(data_stats.ExampleStatsFn())
          | "AllSplits" >> beam.combiners.ToDict()
          | "Save" >> beam.Map(_save, statistics.path(STATS_FILE)))

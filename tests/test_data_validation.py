@@ -3,13 +3,17 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import random
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from tensorflow.core.example import example_pb2
 
 from seqline.components import data_schema, data_stats, example_gen, statistics_gen
+from seqline.components.exact_sum import exact, exact_sums
 from seqline.pipeline.errors import ConfigError
 from tests.forecast_fixtures import forecast_config, msft_slice, run_executor
 
@@ -38,9 +42,9 @@ def stats_of(records, parts: int = 1, seed: int = 0) -> dict:
     random.Random(seed).shuffle(records)
     accs = []
     for i in range(parts):
-        acc = fn.create_accumulator()
-        for r in records[i::parts]:
-            acc = fn.add_input(acc, r)
+        acc, part = fn.create_accumulator(), records[i::parts]
+        for start in range(0, len(part), 3):     # batches of three
+            acc = fn.add_input(acc, part[start:start + 3])
         accs.append(acc)
     random.Random(seed + 1).shuffle(accs)
     return data_stats.finish(fn.merge_accumulators(accs))
@@ -87,6 +91,43 @@ def test_statistics_do_not_depend_on_partitioning_or_order():
     reference = json.dumps(stats_of(records), sort_keys=True)
     for parts, seed in ((2, 0), (7, 3), (31, 5)):
         assert json.dumps(stats_of(records, parts, seed), sort_keys=True) == reference
+
+
+finite = st.floats(allow_nan=False, allow_infinity=False)
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(st.lists(finite | st.sampled_from([5e-324, -0.0, 1.7976931348623157e308]), max_size=60))
+def test_batch_sums_are_the_exact_sums_of_the_values(values):
+    assert exact_sums(np.array(values, np.float64)) == (sum(exact(v) for v in values),
+                                                        sum(exact(v) ** 2 for v in values))
+
+
+@settings(max_examples=100, deadline=None, derandomize=True)
+@given(st.lists(finite | st.sampled_from([1e-12, -1e-12, 9e-13, 0.0]), max_size=60))
+def test_batch_sketch_counts_each_value_in_its_log_bucket(values):
+    sketch = {"pos": {}, "neg": {}, "zero": 0}
+    data_stats._sketch_add_all(sketch, np.array(values, np.float64))
+    want = {"pos": {}, "neg": {}, "zero": 0}
+    for x in values:
+        if abs(x) < data_stats.TINY:
+            want["zero"] += 1
+        else:
+            side = want["pos" if x > 0 else "neg"]
+            key = math.ceil(math.log(abs(x)) / data_stats.LOG_GAMMA)
+            side[key] = side.get(key, 0) + 1
+    assert sketch == want
+
+
+def test_statistics_do_not_depend_on_the_batch_size():
+    rng = np.random.default_rng(2)
+    records = [example({"a": [float(x)] * (i % 3), "n": i}, series=f"s{i % 4}")
+               for i, x in enumerate(rng.normal(0, 1e3, 300))]
+    fn = data_stats.ExampleStatsFn()
+    one = [fn.add_input(fn.create_accumulator(), [r]) for r in records]
+    reference = json.dumps(data_stats.finish(fn.merge_accumulators(one)), sort_keys=True)
+    assert json.dumps(data_stats.finish(fn.add_input(fn.create_accumulator(), records)),
+                      sort_keys=True) == reference
 
 
 def test_missing_values_labels_and_sequence_lengths():

@@ -12,6 +12,7 @@ import os
 import random
 
 import apache_beam as beam
+import numpy as np
 import pytest
 import tensorflow as tf
 import yaml
@@ -22,6 +23,7 @@ from seqline.components.tasks import csv_records as cr
 from seqline.components import example_gen
 from seqline.components.split_io import SPLITS, split_pattern
 from seqline.components.tasks import csv_beam
+from seqline.components.tasks import row_batches as rb
 from seqline.components.tasks.forecast import example_gen as timeseries_gen
 from seqline.components.tasks.forecast.codec import decode
 from seqline.pipeline.artifacts import Artifact
@@ -131,16 +133,32 @@ def test_parse_rows_transform_splits_records_and_rejects(tmp_path):
                               (6, "has 2 fields, header has 3")]), label="rejected")
 
 
-def test_check_series_transform_per_series(tmp_path):
-    def r(series, row, day, value=1.0):
-        return cr.Record(series, 1577836800 + day * 86400, f"2020-01-{day + 1:02d}", row,
-                         (value,), "f.csv")
-
-    records = [r("A", 2, 1), r("A", 3, 0), r("A", 4, 1, 9.0), r("B", 5, 0), r("B", 6, 1)]
+def test_parse_batches_transform_gives_series_batches_and_rejects(tmp_path):
+    path = write_csv(tmp_path / "d.csv", ["Date", "Id", "Close"], [
+        ["2020-01-01", "A", "1.5"], ["2020-01-02", "B", "oops"], ["2020-01-03", "B", "1.7"],
+        ["2020-01-04", "A", "1.8"]])
+    spec = cr.RowSpec("Date", ("Close",), "Id")
     with TestPipeline() as p:
-        checked = (p | beam.Create(records) | timeseries_gen.CheckSeries(("Close",), 5)
-                   | beam.Map(lambda c: (c[0][0].series_id if c[0] else None,
-                                         [x.row for x in c[0]],
+        parsed = p | beam.Create([path]) | csv_beam.ParseBatches(spec)
+        assert_that(parsed.records | "Rows" >> beam.MapTuple(
+                        lambda series, rows: (series, rows.rows.tolist(), rows.values[:, 0].tolist())),
+                    equal_to([("A", [2, 5], [1.5, 1.8]), ("B", [4], [1.7])]), label="records")
+        assert_that(parsed.rejected | "Why" >> beam.Map(lambda r: (r.row, r.reason)),
+                    equal_to([(3, "column 'Close': 'oops' is not a number")]), label="rejected")
+
+
+def test_check_series_transform_per_series():
+    def r(series, rows, days, values=None):
+        values = values or [1.0] * len(rows)
+        return series, rb.SeriesRows(series, ("f.csv",), np.zeros(len(rows), np.int64),
+                                     np.array(rows), np.array([1577836800 + d * 86400 for d in days]),
+                                     np.array([f"2020-01-{d + 1:02d}" for d in days]),
+                                     np.array(values).reshape(-1, 1))
+
+    batches = [r("A", [2, 3], [1, 0]), r("A", [4], [1], [9.0]), r("B", [5, 6], [0, 1])]
+    with TestPipeline() as p:
+        checked = (p | beam.Create(batches) | timeseries_gen.CheckSeries(("Close",), 5)
+                   | beam.Map(lambda c: (c[0].series_id, c[0].rows.tolist(),
                                          [(x.row, x.reason) for x in c[1]], c[2])))
         assert_that(checked, equal_to([
             ("A", [3, 2], [(4, "duplicate timestamp 2020-01-02 in series 'A' (first at row 2)")], 1),

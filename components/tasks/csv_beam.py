@@ -1,4 +1,5 @@
-"""The Beam piece every CSV ExampleGen shares: parse rows, bad ones apart as ``rejected``."""
+"""The Beam pieces CSV ExampleGens share: parse rows (or batches of rows), bad ones apart as
+``rejected``."""
 from __future__ import annotations
 
 from typing import NamedTuple
@@ -6,6 +7,7 @@ from typing import NamedTuple
 import apache_beam as beam
 
 from seqline.components.tasks import csv_records as cr
+from seqline.components.tasks import row_batches as rb
 from seqline.pipeline import counters
 
 
@@ -39,3 +41,21 @@ class ParseRows(beam.PTransform):
                   | "Parse" >> beam.Map(self.parse, self.spec))
         return Parsed(parsed | "Records" >> beam.Filter(lambda r: not isinstance(r, cr.Rejected)),
                       parsed | "Rejected" >> beam.Filter(lambda r: isinstance(r, cr.Rejected)))
+
+
+class ParseBatches(beam.PTransform):
+    """CSV paths -> ``(series id, SeriesRows)`` batches (``records``) and Rejected rows
+    (``rejected``): :class:`ParseRows` on chunks of
+    :data:`~seqline.components.tasks.row_batches.CHUNK_ROWS` rows, one element per chunk and
+    series (see :mod:`seqline.components.tasks.row_batches`)."""
+
+    def __init__(self, spec: cr.RowSpec):
+        super().__init__()
+        self.spec = spec
+
+    def expand(self, paths):
+        parsed = (paths | "Read" >> beam.FlatMap(rb.read_chunks)
+                  | "Parse" >> beam.Map(rb.parse_chunk, self.spec))
+        return Parsed(parsed | "Records" >> beam.FlatMap(
+                          lambda p: [(rows.series_id, rows) for rows in p[0]]),
+                      parsed | "Rejected" >> beam.FlatMap(lambda p: p[1]))

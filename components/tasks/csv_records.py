@@ -12,6 +12,8 @@ import os
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
+import numpy as np
+
 from seqline.pipeline.errors import DataError
 
 MISSING_TOKENS = {"", "na", "nan", "null", "none", "n/a"}
@@ -80,32 +82,46 @@ class _Lines:
 RAW_LIMIT = 1000   # characters of an unreadable row's raw text kept in the quarantine
 
 
-def read_rows(path: str):
-    """Yield ``(path, row number, {column: text})`` for each data row (header is row 1); a row
-    the CSV reader refuses (e.g. a field over its 131,072-character limit) is an error row."""
+def csv_rows(path: str):
+    """``(header, rows)``: the header's column names and an iterator of ``(row number, cells)``
+    per data row (header is row 1; blank rows are skipped). ``cells`` is the list of the row's
+    texts, or ``{"__error__": reason, "__raw__": text}`` for a row the CSV reader refuses (e.g. a
+    field over its 131,072-character limit) or whose field count is not the header's."""
     lines = _Lines(decoded_lines(path))
     reader = csv.reader(lines)
     header = [h.strip() for h in next(reader, [])]
-    number = 1
-    while True:
-        number += 1
-        try:
-            values = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as exc:
-            raw = lines.last.rstrip("\r\n")
-            if len(raw) > RAW_LIMIT:
-                raw = f"{raw[:RAW_LIMIT]}... ({len(raw):,} characters)"
-            yield path, number, {"__error__": f"unreadable CSV row ({exc})", "__raw__": raw}
-            continue
-        if not values or all(not v.strip() for v in values):
-            continue
-        if len(values) != len(header):
-            yield path, number, {"__error__": f"has {len(values)} fields, header has "
-                                              f"{len(header)}", "__raw__": ",".join(values)}
-            continue
-        yield path, number, dict(zip(header, values))
+
+    def rows():
+        number = 1
+        while True:
+            number += 1
+            try:
+                values = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                raw = lines.last.rstrip("\r\n")
+                if len(raw) > RAW_LIMIT:
+                    raw = f"{raw[:RAW_LIMIT]}... ({len(raw):,} characters)"
+                yield number, {"__error__": f"unreadable CSV row ({exc})", "__raw__": raw}
+                continue
+            if not any(map(str.strip, values)):
+                continue
+            if len(values) != len(header):
+                yield number, {"__error__": f"has {len(values)} fields, header has "
+                                            f"{len(header)}", "__raw__": ",".join(values)}
+                continue
+            yield number, values
+
+    return header, rows()
+
+
+def read_rows(path: str):
+    """Yield ``(path, row number, {column: text})`` for each data row of :func:`csv_rows` (an
+    error row's cells are its ``__error__``/``__raw__`` dict)."""
+    header, rows = csv_rows(path)
+    for number, cells in rows:
+        yield path, number, cells if isinstance(cells, dict) else dict(zip(header, cells))
 
 
 def parse_time(text: str, fmt: str | None) -> datetime:
@@ -164,43 +180,67 @@ def parse_row(item, spec: RowSpec):
 def check_series(series_id: str, records, feature_columns, max_missing_run: int):
     """Sort one series by time; reject duplicate timestamps and too-long runs of missing values.
 
-    Returns ``(kept records in time order, rejected, number of rows that were out of order)``.
+    Returns ``(kept records in time order, rejected, number of rows that were out of order)``;
+    the checks are :func:`check_arrays`'.
     """
-    records = sorted(records, key=lambda r: (r.file, r.row))
-    out_of_order = sum(1 for a, b in zip(records, records[1:]) if b.timestamp < a.timestamp)
-    records.sort(key=lambda r: (r.timestamp, r.file, r.row))
-    kept, rejected, first_row = [], [], {}
-    for rec in records:
-        if rec.timestamp in first_row:
-            rejected.append(Rejected(rec.file, rec.row, f"duplicate timestamp {rec.time} in series "
-                                                  f"'{series_id}' (first at row {first_row[rec.timestamp]})",
-                                     _raw(rec)))
-            continue
-        first_row[rec.timestamp] = rec.row
-        kept.append(rec)
-    too_long = set()
-    for j, column in enumerate(feature_columns):
-        start = None
-        for i, rec in enumerate(kept + [None]):
-            missing = rec is not None and math.isnan(rec.values[j])
-            if missing and start is None:
-                start = i
-            elif not missing and start is not None:
-                if i - start > max_missing_run:
-                    for k in range(start, i):
-                        too_long.add((k, column, i - start))
-                start = None
+    records = list(records)
+    names = sorted({r.file for r in records})
+    code = {name: i for i, name in enumerate(names)}
+    kept, rejects, out_of_order = check_arrays(
+        series_id, np.array([code[r.file] for r in records], np.int64),
+        np.array([r.row for r in records], np.int64),
+        np.array([r.timestamp for r in records], np.int64), [r.time for r in records],
+        np.array([[math.isnan(v) for v in r.values] for r in records], bool).reshape(
+            len(records), len(feature_columns)),
+        feature_columns, max_missing_run)
+    rejected = [Rejected(records[i].file, records[i].row, reason, _raw(records[i]))
+                for i, reason in rejects]
+    return [records[i] for i in kept], rejected, out_of_order
+
+
+def check_arrays(series_id: str, files, rows, stamps, times, missing, feature_columns,
+                 max_missing_run: int):
+    """The checks of one series given as arrays: ``files`` (codes in the order of the files'
+    names), ``rows``, ``stamps``, ``times`` (the time texts) and ``missing`` (``[rows, features]``
+    booleans).
+
+    Rows are sorted by (timestamp, file, row); a timestamp seen before is rejected naming the
+    first row, then a run of more than ``max_missing_run`` missing values of a column rejects its
+    rows (naming the first such column by name). Returns ``(indices kept, in time order,
+    [(index, reason)] rejected, number of rows out of time order in file order)``.
+    """
+    n = len(stamps)
+    out_of_order = int(np.count_nonzero(np.diff(stamps[np.lexsort((rows, files))]) < 0))
+    order = np.lexsort((rows, files, stamps))
+    ordered = stamps[order]
+    repeat = np.zeros(n, bool)
+    repeat[1:] = ordered[1:] == ordered[:-1]
+    first = order[np.maximum.accumulate(np.where(repeat, 0, np.arange(n)))] if n else order
+    rejects = [(int(order[i]), f"duplicate timestamp {times[order[i]]} in series '{series_id}' "
+                               f"(first at row {rows[first[i]]})") for i in np.flatnonzero(repeat)]
+    kept = order[~repeat]
     reasons = {}
-    for k, column, length in sorted(too_long):
-        reasons.setdefault(k, f"column '{column}' missing for {length} consecutive rows "
-                              f"(limit data.max_missing_run={max_missing_run})")
-    rejected += [Rejected(kept[k].file, kept[k].row, reason, _raw(kept[k])) for k, reason in reasons.items()]
-    kept = [rec for k, rec in enumerate(kept) if k not in reasons]
-    return kept, rejected, out_of_order
+    for j in sorted(range(len(feature_columns)), key=lambda j: feature_columns[j]):
+        edges = np.diff(np.concatenate(([0], missing[kept, j].astype(np.int8), [0])))
+        for start, end in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)):
+            if end - start > max_missing_run:
+                reason = (f"column '{feature_columns[j]}' missing for {end - start} consecutive "
+                          f"rows (limit data.max_missing_run={max_missing_run})")
+                for k in range(start, end):
+                    reasons.setdefault(k, reason)
+    rejects += [(int(kept[k]), reasons[k]) for k in sorted(reasons)]
+    long_runs = np.zeros(len(kept), bool)
+    long_runs[list(reasons)] = True
+    return kept[~long_runs], rejects, out_of_order
 
 
 def _raw(rec: Record) -> str:
-    return ",".join([rec.series_id, rec.time] + ["" if math.isnan(v) else repr(v) for v in rec.values])
+    return raw_text(rec.series_id, rec.time, rec.values)
+
+
+def raw_text(series_id: str, time: str, values) -> str:
+    """A checked row as the quarantine shows it: series, time and values (empty where missing)."""
+    return ",".join([series_id, time] + ["" if math.isnan(v) else repr(v) for v in values])
 
 
 def split_boundaries(timestamps, fractions: dict) -> tuple:

@@ -5,25 +5,34 @@ from seqline.components.example_proto import Example
 from seqline.components.tasks.csv_records import Record
 
 
-def encode(rec: Record, feature_columns) -> bytes:
-    """Serialize a record (same bytes in every process); feature values go under
-    ``feature/<column>``."""
-    ex = Example()
-    f = ex.features.feature
-    f["meta/series_id"].bytes_list.value.append(rec.series_id.encode())
-    f["meta/timestamp"].int64_list.value.append(rec.timestamp)
-    f["meta/time"].bytes_list.value.append(rec.time.encode())
-    f["meta/row"].int64_list.value.append(rec.row)
-    f["meta/file"].bytes_list.value.append(rec.file.encode())
-    for column, value in zip(feature_columns, rec.values):
-        f[f"feature/{column}"].float_list.value.append(value)
-    return ex.SerializeToString(deterministic=True)
-
-
 def decode(data: bytes, feature_columns) -> Record:
-    """Inverse of :func:`encode`."""
+    """One example of :func:`encode_rows` as a Record."""
     f = Example.FromString(data).features.feature
     values = tuple(f[f"feature/{c}"].float_list.value[0] for c in feature_columns)
     return Record(f["meta/series_id"].bytes_list.value[0].decode(),
                   f["meta/timestamp"].int64_list.value[0], f["meta/time"].bytes_list.value[0].decode(),
                   f["meta/row"].int64_list.value[0], values, f["meta/file"].bytes_list.value[0].decode())
+
+
+def encode_rows(rows, feature_columns) -> list:
+    """The serialized Example of each row of a
+    :class:`~seqline.components.tasks.row_batches.SeriesRows` (same bytes in every process):
+    ``meta/{series_id,timestamp,time,row,file}``, feature values under ``feature/<column>``. One
+    Example is filled in place rather than one built per row."""
+    ex = Example()
+    f = ex.features.feature
+    f["meta/series_id"].bytes_list.value.append(rows.series_id.encode())
+    stamp, row = f["meta/timestamp"].int64_list.value, f["meta/row"].int64_list.value
+    time, file = f["meta/time"].bytes_list.value, f["meta/file"].bytes_list.value
+    values = [f[f"feature/{column}"].float_list.value for column in feature_columns]
+    for slot, empty in ((stamp, 0), (row, 0), (time, b""), (file, b""), *((v, 0.0) for v in values)):
+        slot.append(empty)
+    names = [name.encode() for name in rows.files]
+    out = []
+    for s, t, r, c, vs in zip(rows.stamps.tolist(), rows.times.tolist(), rows.rows.tolist(),
+                              rows.file.tolist(), rows.values.tolist()):
+        stamp[0], time[0], row[0], file[0] = s, t.encode(), r, names[c]
+        for slot, v in zip(values, vs):
+            slot[0] = v
+        out.append(ex.SerializeToString(deterministic=True))
+    return out

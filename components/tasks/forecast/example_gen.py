@@ -9,32 +9,65 @@ with different spans, so that each one is tested).
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
 
 import apache_beam as beam
+import numpy as np
 
 from seqline.components.beam_outputs import every_output
-from seqline.components.split_io import SPLITS, WriteSplits, finish_splits
+from seqline.components.split_io import SPLITS, WriteSplitRuns, finish_splits
 from seqline.components.tasks import csv_records as cr
-from seqline.components.tasks.csv_beam import ParseRows
-from seqline.components.tasks.forecast.codec import encode
+from seqline.components.tasks import row_batches as rb
+from seqline.components.tasks.csv_beam import ParseBatches
+from seqline.components.tasks.forecast.codec import encode_rows
 from seqline.pipeline.errors import DataError
 
 
 class CheckSeries(beam.PTransform):
-    """Group by series, sort by time, reject duplicates and long missing runs."""
+    """``(series id, SeriesRows)`` batches -> one ``(kept SeriesRows in time order, rejected,
+    rows out of order)`` per series: duplicates and long missing runs rejected."""
 
     def __init__(self, feature_columns, max_missing_run: int):
         super().__init__()
         self.feature_columns = feature_columns
         self.max_missing_run = max_missing_run
 
-    def expand(self, records):
-        return (records | "BySeries" >> beam.Map(lambda r: (r.series_id, r))
-                | "Group" >> beam.GroupByKey()
-                | "Check" >> beam.Map(lambda kv: cr.check_series(
+    def expand(self, batches):
+        return (batches | "Group" >> beam.GroupByKey()
+                | "Check" >> beam.Map(lambda kv: rb.check_series(
                     kv[0], kv[1], self.feature_columns, self.max_missing_run)))
+
+
+class DistinctStampsFn(beam.CombineFn):
+    """Arrays of timestamps -> the sorted distinct ones, as a list of ints."""
+
+    def create_accumulator(self):
+        return np.zeros(0, np.int64)
+
+    def add_input(self, acc, stamps):
+        return np.union1d(acc, stamps)
+
+    def merge_accumulators(self, accs):
+        return functools.reduce(np.union1d, accs, self.create_accumulator())
+
+    def extract_output(self, acc):
+        return acc.tolist()
+
+
+def split_codes(stamps, boundaries: tuple):
+    """:func:`~seqline.components.tasks.csv_records.split_of` of each timestamp, as an index
+    into ``SPLITS``."""
+    t1, t2 = boundaries
+    return np.where(stamps < t1, 0, np.where(stamps < t2, 1, 2))
+
+
+def encoded_splits(rows, bounds: dict, key: str, columns) -> list:
+    """``(split, series id, [example bytes in time order])`` of a kept series, per split."""
+    codes = split_codes(rows.stamps, bounds[key])
+    return [(split, rows.series_id, encode_rows(rows.take(codes == i), columns))
+            for i, split in enumerate(SPLITS) if (codes == i).any()]
 
 
 def generate(params: dict, examples, quarantine, ctx) -> dict:
@@ -47,31 +80,33 @@ def generate(params: dict, examples, quarantine, ctx) -> dict:
     os.makedirs(quarantine.uri, exist_ok=True)
     summary_path = quarantine.path("summary.json")
     columns = spec.feature_columns
+    by_series = params.get("split_by") == "series"
+
+    def split_key(rows):
+        return rows.series_id if by_series else ""
+
     with beam.Pipeline(options=ctx.beam_options()) as p:
-        parsed = p | "Paths" >> beam.Create(paths) | "ParseRows" >> ParseRows(spec)
+        parsed = p | "Paths" >> beam.Create(paths) | "ParseBatches" >> ParseBatches(spec)
         checked = parsed.records | "CheckSeries" >> CheckSeries(columns, params["max_missing_run"])
-        kept = checked | "Kept" >> beam.FlatMap(lambda c: c[0])
+        kept = checked | "Kept" >> beam.FlatMap(lambda c: [c[0]] if len(c[0]) else [])
         if params["until"] < 1.0:
-            cutoff = (kept | "CutoffStamps" >> beam.Map(lambda r: r.timestamp)
-                      | "CutoffSet" >> beam.combiners.ToSet()
+            cutoff = (kept | "CutoffStamps" >> beam.Map(lambda rows: rows.stamps)
+                      | "CutoffSet" >> beam.CombineGlobally(DistinctStampsFn())
                       | "Cutoff" >> beam.Map(cr.cutoff_time, params["until"]))
-            kept = kept | "BeforeCutoff" >> beam.Filter(
-                lambda r, c: r.timestamp < c, c=beam.pvalue.AsSingleton(cutoff))
+            kept = kept | "BeforeCutoff" >> beam.FlatMap(
+                lambda rows, c: [rows.take(rows.stamps < c)] if rows.stamps[0] < c else [],
+                c=beam.pvalue.AsSingleton(cutoff))
         rejected = ((parsed.rejected, checked | "SeriesRejects" >> beam.FlatMap(lambda c: c[1]))
                     | "AllRejects" >> beam.Flatten())
-        by_series = params.get("split_by") == "series"
-        bounds = (kept | "Stamps" >> beam.Map(
-                      lambda r: (r.series_id if by_series else "", r.timestamp))
-                  | "StampSets" >> beam.CombinePerKey(beam.combiners.ToSetCombineFn())
+        bounds = (kept | "Stamps" >> beam.Map(lambda rows: (split_key(rows), rows.stamps))
+                  | "StampSets" >> beam.CombinePerKey(DistinctStampsFn())
                   | "Bounds" >> beam.MapTuple(
                       lambda key, stamps: (key, cr.split_boundaries(stamps, params["split"]))))
-        keyed = kept | "AssignSplit" >> beam.Map(
-            lambda r, b: (cr.split_of(r.timestamp, b[r.series_id if by_series else ""]), r),
-            b=beam.pvalue.AsDict(bounds))
-        written = (keyed
-                   | "Encode" >> beam.MapTuple(
-                       lambda split, r: (split, (r.series_id, r.timestamp), encode(r, columns)))
-                   | "Write" >> WriteSplits(examples.uri))
+        written = (kept
+                   | "Encode" >> beam.FlatMap(
+                       lambda rows, b: encoded_splits(rows, b, split_key(rows), columns),
+                       b=beam.pvalue.AsDict(bounds))
+                   | "Write" >> WriteSplitRuns(examples.uri))
         quarantined = (rejected | "RejectList" >> beam.combiners.ToList()
                        | "WriteQuarantine" >> beam.Map(cr.write_quarantine,
                                                        quarantine.path("quarantine.csv")))
@@ -79,11 +114,9 @@ def generate(params: dict, examples, quarantine, ctx) -> dict:
                     rejected | "RejectTally" >> beam.Map(lambda r: ("rejected", 1)),
                     checked | "SeriesTally" >> beam.FlatMap(
                         lambda c: [("series", 1), ("out_of_order", c[2])]),
-                    keyed | "TestedSeries" >> beam.MapTuple(lambda split, r: (r.series_id,
-                                                                              split == "test"))
-                    | "AnyTest" >> beam.CombinePerKey(any)
-                    | "Untested" >> beam.FlatMapTuple(
-                        lambda _, tested: [] if tested else [("untested_series", 1)]))
+                    kept | "Untested" >> beam.FlatMap(
+                        lambda rows, b: [] if (split_codes(rows.stamps, b[split_key(rows)]) == 2).any()
+                        else [("untested_series", 1)], b=beam.pvalue.AsDict(bounds)))
                    | "AllTallies" >> beam.Flatten() | "Tally" >> beam.CombinePerKey(sum))
         summarized = p | "Once" >> beam.Create([None]) | "Summary" >> beam.Map(
             _write_summary, summary_path, tallies=beam.pvalue.AsDict(tallies),

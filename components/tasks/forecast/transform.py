@@ -20,7 +20,7 @@ import numpy as np
 from seqline.components.beam_outputs import every_output
 from seqline.components.exact_sum import exact
 from seqline.components.example_proto import Example
-from seqline.components.split_io import (SPLITS, ReadSplits, SaveSplitCounts, WriteSplits,
+from seqline.components.split_io import (SPLITS, ReadSplits, SaveSplitCounts, WriteSplitRuns,
                                          finish_splits, split_pattern)
 from seqline.components.tasks.forecast import linear_base, numerics as fm
 from seqline.components.tasks.feature_stats import MomentsFn, scaling_stats
@@ -198,19 +198,21 @@ def _reference(values, splits, windows, p: fm.ForecastParams) -> dict:
     return dict(zip(tests, out))
 
 
-def _encode_windows(series, params: dict, stride: int, reference: str):
-    """Yield ``(split, (series, end), serialized Example)`` for each window of one series; test
-    windows also carry the ``reference/auto_ets`` forecast when ``reference`` asks for it."""
+def _encode_windows(series, params: dict, stride: int, reference: str) -> list:
+    """``(split, series id, [serialized Example, ...])`` per split: the windows of one series in
+    time order (a run of :class:`~seqline.components.split_io.WriteSplitRuns`); test windows also
+    carry the ``reference/auto_ets`` forecast when ``reference`` asks for it."""
     p = fm.ForecastParams(**params)
     series_id, times, values, splits = series
     windows = list(fm.make_windows(values, splits, p, stride))
     if not windows:
-        return
+        return []
     raw = np.stack([w[2] for w in windows])
     future = np.stack([w[3] for w in windows])
     x = fm.transform_window(raw, p)
     y = fm.transform_target(raw, future, p)
     ref = _reference(values, splits, windows, p) if reference == "auto_ets" else {}
+    runs = {}
     for i, (split, end, _, _) in enumerate(windows):
         ex = Example()
         f = ex.features.feature
@@ -222,7 +224,8 @@ def _encode_windows(series, params: dict, stride: int, reference: str):
         f["meta/target_time"].bytes_list.value.append(times[end + 1].encode())
         if i in ref:
             f["reference/auto_ets"].float_list.value.extend(ref[i])
-        yield split, (series_id, end), ex.SerializeToString(deterministic=True)
+        runs.setdefault(split, []).append(ex.SerializeToString(deterministic=True))
+    return [(split, series_id, run) for split, run in runs.items()]
 
 
 def base_line(p: fm.ForecastParams) -> str:
@@ -302,7 +305,7 @@ def run_transform(params: dict, examples, graph, transformed, ctx) -> dict:
                    | "Arrays" >> beam.Map(_series_arrays, len(columns))
                    | "Window" >> beam.FlatMap(_encode_windows, fitted_params, params["stride"],
                                               params["reference"]))
-        counted = (windows | "Write" >> WriteSplits(transformed.uri)
+        counted = (windows | "Write" >> WriteSplitRuns(transformed.uri)
                    | "SaveCounts" >> SaveSplitCounts(counts_path))
         every_output(counted)
     finish_splits(transformed.uri)
