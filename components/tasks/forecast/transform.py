@@ -174,7 +174,8 @@ def _params(acc, base: dict, scaling: str, series_scales: dict) -> dict:
         linear = linear_base.fit(acc["window_moments"]["train"], acc["window_moments"]["eval"],
                                  fixed)
         if linear:
-            selection["linear"] = {"shrinkage": linear["shrinkage"], "mse": linear["mse"]}
+            selection["linear"] = {"fixed": chosen["base"], "shrinkage": linear["shrinkage"],
+                                   "mse": linear["mse"]}
             if min(linear["mse"].values()) < linear["mse"]["fixed"]:
                 params.update(base="linear", linear_weights=linear["weights"].tolist())
     return params
@@ -236,10 +237,9 @@ def base_line(p: fm.ForecastParams) -> str:
     mean = f"; seasonal-mean of {seasons} seasons" if "seasonal_mean" in chosen["mae"] else ""
     linear = chosen.get("linear")
     if linear:
-        fixed = min(chosen["mae"], key=chosen["mae"].get).replace("_", "-")
-        fitted = min(v for k, v in linear["mse"].items() if k != "fixed")
+        fitted = linear["mse"][f"{linear['shrinkage']:g}"]
         mean += (f"; linear fit on the train windows: eval MSE {fitted:.4g} in window units "
-                 f"against {linear['mse']['fixed']:.4g} for {fixed}")
+                 f"against {linear['mse']['fixed']:.4g} for {linear['fixed'].replace('_', '-')}")
     return (f"window-relative model: it forecasts a correction to the {p.base.replace('_', '-')} "
             f"forecast ({chosen['split']}-split MAE: {mae}; period {p.seasonal_period}{mean})")
 
