@@ -467,7 +467,9 @@ ASR = {
                                                      "([1.0]: off)"),
             "gain_db": _f(NUM, 6.0, minimum=0.0, help="random gain in [-gain_db, +gain_db] dB"),
             "noise_prob": _f(NUM, 0.5, minimum=0.0, maximum=1.0,
-                             help="share of train clips with white or pink noise added"),
+                             help="share of train clips with background noise added"),
+            "noise_kinds": _f(list, ["white", "pink", "brown", "hum"],
+                              help="noise drawn from these (white, pink, brown, hum: mains)"),
             "noise_snr_db": _f(list, [0.0, 20.0], help="[min, max] SNR of the added noise"),
             "reverb_prob": _f(NUM, 0.3, minimum=0.0, maximum=1.0,
                               help="share of train clips in a synthetic room"),
@@ -525,7 +527,14 @@ def _number_list(key: str, value, size=None) -> None:
 
 
 def check_waveform_augment(aug: dict) -> None:
+    from seqline.components.tasks.speech.augment import NOISE_KINDS
+
     _number_list("speeds", aug["speeds"])
+    kinds = aug["noise_kinds"]
+    if (not isinstance(kinds, list) or not kinds or len(set(map(str, kinds))) != len(kinds)
+            or not set(map(str, kinds)) <= set(NOISE_KINDS)):
+        raise ConfigError("transform.waveform_augment.noise_kinds: expected distinct names from "
+                          f"{', '.join(NOISE_KINDS)}, got {kinds!r}")
     if not all(0.5 <= s <= 2.0 for s in aug["speeds"]):
         raise ConfigError("transform.waveform_augment.speeds: each speed must be in [0.5, 2]")
     for key, low in (("noise_snr_db", -20.0), ("rt60", 0.05)):

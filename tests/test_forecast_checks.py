@@ -4,24 +4,22 @@ import datetime as dt
 import numpy as np
 from hypothesis import given, settings, strategies as st
 
-from seqline.components.tasks.csv_records import Record
 from seqline.components.tasks.forecast.checks import series_facts, warnings
+from seqline.components.tasks.forecast.transform import Series
 from tests.forecast_fixtures import MSFT
 
 START = dt.datetime(2020, 1, 6, tzinfo=dt.timezone.utc)     # a Monday
 
 
 def series(values, steps_h=None, splits=None, name="s"):
-    """``(name, [(split, Record)])`` with hourly steps (or ``steps_h``) and a 70/30 split."""
+    """A :class:`Series` with hourly steps (or ``steps_h``) and a 70/30 split."""
     steps_h = steps_h or [1] * (len(values) - 1)
     hours = np.concatenate([[0], np.cumsum(steps_h)])
     splits = splits or ["train" if i < 0.7 * len(values) else "test" for i in range(len(values))]
-    rows = []
-    for i, (h, v) in enumerate(zip(hours, values)):
-        when = START + dt.timedelta(hours=float(h))
-        rows.append((splits[i], Record(name, int(when.timestamp() * 1e6), when.isoformat(), i,
-                                       (float(v),))))
-    return name, rows
+    whens = [START + dt.timedelta(hours=float(h)) for h in hours]
+    return Series(name, [w.isoformat() for w in whens],
+                  np.array([int(w.timestamp() * 1e6) for w in whens]),
+                  np.array(values, dtype=np.float64).reshape(-1, 1), splits)
 
 
 def test_a_rising_series_is_warned_about_with_both_ranges():
@@ -47,12 +45,10 @@ def test_weekends_of_trading_days_are_not_gaps():
 
     with open(MSFT, encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))[:300]
-    recs = []
-    for i, r in enumerate(rows):
-        when = dt.datetime.fromisoformat(r["Date"]).replace(tzinfo=dt.timezone.utc)
-        recs.append(("train", Record("", int(when.timestamp() * 1e6), r["Date"], i,
-                                     (float(r["Close"]),))))
-    facts = series_facts(("", recs), 0)
+    whens = [dt.datetime.fromisoformat(r["Date"]).replace(tzinfo=dt.timezone.utc) for r in rows]
+    facts = series_facts(Series("", [r["Date"] for r in rows],
+                                np.array([int(w.timestamp() * 1e6) for w in whens]),
+                                np.array([[float(r["Close"])] for r in rows]), ["train"] * len(rows)), 0)
     assert facts["gaps"] == 0          # neither the 60 weekends nor a single market holiday
 
 

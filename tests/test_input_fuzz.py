@@ -154,8 +154,9 @@ def speech_folder(tmp_path_factory):
 
 
 SPEECH_KEYS = ["data.condition_columns", "transform.waveform_augment"] + [
-    f"transform.waveform_augment.{k}" for k in ("speeds", "gain_db", "noise_prob", "noise_snr_db",
-                                                "reverb_prob", "rt60", "telephone_prob", "codec_prob")]
+    f"transform.waveform_augment.{k}" for k in ("speeds", "gain_db", "noise_prob", "noise_kinds",
+                                                "noise_snr_db", "reverb_prob", "rt60",
+                                                "telephone_prob", "codec_prob")]
 
 
 @FUZZ

@@ -11,9 +11,10 @@ from seqline.components.tasks.speech.augment import augment_waveform, is_active
 from seqline.corpora.spoken_digits import espeak_binary, synthesize
 
 RATE = 16000
-OFF = {"speeds": [1.0], "gain_db": 0.0, "noise_prob": 0.0, "noise_snr_db": [0.0, 20.0],
-       "reverb_prob": 0.0, "rt60": [0.2, 0.7], "telephone_prob": 0.0, "codec_prob": 0.0}
-DEFAULTS = {"speeds": [0.9, 1.0, 1.1], "gain_db": 6.0, "noise_prob": 0.5,
+KINDS = ["white", "pink", "brown", "hum"]
+OFF = {"speeds": [1.0], "gain_db": 0.0, "noise_prob": 0.0, "noise_kinds": KINDS,
+       "noise_snr_db": [0.0, 20.0], "reverb_prob": 0.0, "rt60": [0.2, 0.7], "telephone_prob": 0.0, "codec_prob": 0.0}
+DEFAULTS = {"speeds": [0.9, 1.0, 1.1], "gain_db": 6.0, "noise_prob": 0.5, "noise_kinds": KINDS,
             "noise_snr_db": [0.0, 20.0], "reverb_prob": 0.3, "rt60": [0.2, 0.7],
             "telephone_prob": 0.3, "codec_prob": 0.2}
 
@@ -75,17 +76,31 @@ def test_speed_perturbation_changes_length_and_pitch(clip):
     assert len(augmented(clip, speeds=[1.1])) == pytest.approx(len(clip) / 1.1, abs=1)
 
 
-def test_noise_is_added_at_the_drawn_snr_white_or_pink(clip):
-    kinds = set()
-    for seed in range(8):
+def noise_kind(added):
+    """Which noise ``added`` is, from its spectrum: a few mains lines, or a slope of 0, 1/f, 1/f^2."""
+    power = np.abs(np.fft.rfft(added)) ** 2
+    freqs = np.fft.rfftfreq(len(added), 1 / RATE)
+    lines = sum(power[np.abs(freqs - k * base) < 2].sum() for base in (50, 60) for k in (1, 2, 3))
+    if lines > 0.9 * power.sum():
+        return "hum"
+    low_share = power[freqs < 250].sum() / power.sum()
+    return ("white" if low_share < 0.1 else "pink" if 0.2 < low_share < 0.7
+            else "brown" if low_share > 0.85 else "other")
+
+
+def test_noise_is_added_at_the_drawn_snr_of_each_kind(clip):
+    kinds = []
+    for seed in range(16):
         noisy = augmented(clip, seed, noise_prob=1.0, noise_snr_db=[5.0, 5.0])
         assert np.abs(noisy).max() < 1.0                          # not rescaled: noise = difference
         added = noisy - clip
         snr = 20 * np.log10(active_rms(clip) / np.sqrt(np.mean(added ** 2)))
         assert snr == pytest.approx(5.0, abs=0.05)
-        low_share = band_energy(added, 0, 1000) / band_energy(added, 0, RATE / 2)
-        kinds.add("white" if low_share < 0.2 else "pink" if low_share > 0.5 else "other")
-    assert kinds == {"white", "pink"}                             # white: 1/8 below 1 kHz
+        kinds.append(noise_kind(added))
+    assert set(kinds) == set(KINDS)
+    only = {noise_kind(augmented(clip, s, noise_prob=1.0, noise_kinds=["brown", "hum"]) - clip)
+            for s in range(6)}
+    assert only == {"brown", "hum"}
     snrs = [20 * np.log10(active_rms(clip) / np.sqrt(np.mean((augmented(
         clip, s, noise_prob=1.0, noise_snr_db=[0.0, 20.0]) - clip) ** 2))) for s in range(8)]
     assert 0 <= min(snrs) and max(snrs) <= 20 and max(snrs) - min(snrs) > 5
@@ -140,6 +155,9 @@ def test_config_errors_name_the_key(tmp_path):
             ({}, {"speeds": []}, "waveform_augment.speeds: expected a non-empty list of numbers"),
             ({}, {"noise_snr_db": [10, 0]}, r"waveform_augment.noise_snr_db: need -20 <= min <= max"),
             ({}, {"rt60": [0.2]}, "waveform_augment.rt60: expected a list of 2 numbers"),
+            ({}, {"noise_kinds": ["white", "traffic"]}, "waveform_augment.noise_kinds: expected "
+                                                        "distinct names from white, pink, brown, hum"),
+            ({}, {"noise_kinds": []}, "waveform_augment.noise_kinds"),
             ({}, {"telephone_prob": 1.5}, "waveform_augment.telephone_prob"),
             ({"condition_columns": ["room"]}, {}, "data.condition_columns: column 'room' not in"),
             ({"condition_columns": ["channel", "channel"]}, {}, "expected distinct column names")):

@@ -28,18 +28,17 @@ def _steps(timestamps: np.ndarray) -> tuple:
     return steps, GAP
 
 
-def series_facts(item, target_index: int) -> dict:
-    """``(series id, [(split, Record)])`` -> the train and test target range and its step facts."""
-    series_id, rows = item
-    rows = sorted(rows, key=lambda sr: sr[1].timestamp)
-    target = np.array([r.values[target_index] for _, r in rows], dtype=np.float64)
-    split = np.array([s for s, _ in rows])
-    facts = {"series": series_id, "rows": len(rows)}
+def series_facts(series, target_index: int) -> dict:
+    """A :class:`~seqline.components.tasks.forecast.transform.Series` -> the train and test
+    target range and its step facts."""
+    target = series.values[:, target_index]
+    split = np.array(series.splits)
+    facts = {"series": series.series_id, "rows": len(target)}
     for name in ("train", "test"):
         part = target[(split == name) & np.isfinite(target)]
         if len(part):
             facts[name] = [float(part.min()), float(part.max())]
-    steps, gap = _steps(np.array([r.timestamp for _, r in rows], dtype=np.int64))
+    steps, gap = _steps(np.asarray(series.stamps, dtype=np.int64))
     if len(steps):
         usual = float(np.median(steps))
         gaps = np.flatnonzero(steps > gap * usual)
@@ -47,7 +46,7 @@ def series_facts(item, target_index: int) -> dict:
                      short=int((steps < SHORT * usual).sum()))
         if len(gaps):
             worst = gaps[np.argmax(steps[gaps])]
-            facts.update(largest_gap=float(steps[worst]), gap_after=rows[worst][1].time)
+            facts.update(largest_gap=float(steps[worst]), gap_after=series.times[worst])
     return facts
 
 

@@ -1,6 +1,8 @@
 """tf.train.Example encoding of time-series records (one example per time step)."""
 from __future__ import annotations
 
+import numpy as np
+
 from seqline.components.example_proto import Example
 from seqline.components.tasks.csv_records import Record
 
@@ -12,6 +14,21 @@ def decode(data: bytes, feature_columns) -> Record:
     return Record(f["meta/series_id"].bytes_list.value[0].decode(),
                   f["meta/timestamp"].int64_list.value[0], f["meta/time"].bytes_list.value[0].decode(),
                   f["meta/row"].int64_list.value[0], values, f["meta/file"].bytes_list.value[0].decode())
+
+
+def decode_batch(datas: list, feature_columns) -> dict:
+    """Examples of :func:`encode_rows` as arrays, parsed in one call: ``series_id`` (bytes),
+    ``timestamp`` (int64), ``time`` (bytes) and ``values`` ``[N, F]`` (float64, NaN missing)."""
+    import tensorflow as tf
+
+    spec = {f"feature/{c}": tf.io.FixedLenFeature([], tf.float32) for c in feature_columns}
+    spec.update({"meta/series_id": tf.io.FixedLenFeature([], tf.string),
+                 "meta/timestamp": tf.io.FixedLenFeature([], tf.int64),
+                 "meta/time": tf.io.FixedLenFeature([], tf.string)})
+    parsed = {k: v.numpy() for k, v in tf.io.parse_example(tf.constant(datas), spec).items()}
+    values = np.stack([parsed[f"feature/{c}"] for c in feature_columns], 1).astype(np.float64)
+    return {"series_id": parsed["meta/series_id"], "timestamp": parsed["meta/timestamp"],
+            "time": parsed["meta/time"], "values": values.reshape(len(datas), len(feature_columns))}
 
 
 def encode_rows(rows, feature_columns) -> list:

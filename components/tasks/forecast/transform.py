@@ -13,18 +13,19 @@ from __future__ import annotations
 
 import json
 import os
+from typing import NamedTuple
 
 import apache_beam as beam
 import numpy as np
 
 from seqline.components.beam_outputs import every_output
 from seqline.components.exact_sum import exact
-from seqline.components.example_proto import Example
-from seqline.components.split_io import (SPLITS, ReadSplits, SaveSplitCounts, WriteSplitRuns,
-                                         finish_splits, split_pattern)
+from seqline.components.example_bytes import serialize_examples
+from seqline.components.split_io import (SPLITS, ReadSplitBatches, SaveSplitCounts,
+                                         WriteSplitRuns, finish_splits, split_pattern)
 from seqline.components.tasks.forecast import linear_base, numerics as fm
 from seqline.components.tasks.feature_stats import MomentsFn, scaling_stats
-from seqline.components.tasks.forecast.codec import decode
+from seqline.components.tasks.forecast.codec import decode_batch
 from seqline.pipeline.errors import DataError
 
 
@@ -74,20 +75,48 @@ class ForecastMomentsFn(MomentsFn):
         return out
 
 
-def _grouped_rows(p, uri: str, columns: list):
-    """``(series id, [(split, Record)])`` of the examples under ``uri``."""
-    return (p | "Read" >> ReadSplits(uri)
-            | "Decode" >> beam.MapTuple(lambda split, data: (split, decode(data, columns)))
-            | "BySeries" >> beam.Map(lambda sr: (sr[1].series_id, sr))
-            | "Group" >> beam.GroupByKey())
+class Series(NamedTuple):
+    """One series in time order: its rows' times (ISO text), timestamps, values ``[N, F]`` and
+    splits."""
+
+    series_id: str
+    times: list
+    stamps: np.ndarray
+    values: np.ndarray
+    splits: list
 
 
-def _series_arrays(item, n_features: int):
-    """``(series_id, [(split, Record)])`` -> (series_id, times, values [N, F], splits)."""
-    series_id, rows = item
-    rows = sorted(rows, key=lambda sr: sr[1].timestamp)
-    values = np.array([r.values for _, r in rows], dtype=np.float64).reshape(-1, n_features)
-    return series_id, [r.time for _, r in rows], values, [s for s, _ in rows]
+def _series_chunks(batch: tuple, columns: list):
+    """``(split, [serialized example, ...])`` -> ``(series id, (split, stamps, times, values))``
+    per series in the batch."""
+    split, datas = batch
+    rows = decode_batch(datas, columns)
+    ids, inverse = np.unique(rows["series_id"], return_inverse=True)
+    order = np.argsort(inverse, kind="stable")
+    for series_id, pick in zip(ids, np.split(order, np.cumsum(np.bincount(inverse))[:-1])):
+        yield series_id.decode(), (split, rows["timestamp"][pick], rows["time"][pick],
+                                   rows["values"][pick])
+
+
+def _series(item) -> Series:
+    """``(series id, [chunk of _series_chunks, ...])`` -> the :class:`Series`, rows by time."""
+    series_id, chunks = item
+    chunks = sorted(chunks, key=lambda c: (int(c[1][0]), c[0]))
+    stamps = np.concatenate([c[1] for c in chunks])
+    order = np.argsort(stamps, kind="stable")
+    splits = np.concatenate([np.full(len(c[1]), c[0]) for c in chunks])[order]
+    times = np.concatenate([c[2] for c in chunks])[order]
+    values = np.concatenate([c[3] for c in chunks])[order]
+    return Series(series_id, [t.decode() for t in times], stamps[order], values, splits.tolist())
+
+
+def _read_series(p, uri: str, columns: list):
+    """Every :class:`Series` of the examples under ``uri``: read and decoded in batches, one
+    element per series and batch crossing the shuffle."""
+    return (p | "Read" >> ReadSplitBatches(uri)
+            | "Chunks" >> beam.FlatMap(_series_chunks, columns)
+            | "Group" >> beam.GroupByKey()
+            | "Series" >> beam.Map(_series))
 
 
 def fit_windows(target: np.ndarray, splits: list, lookback: int, horizon: int) -> dict:
@@ -123,7 +152,7 @@ def _train_stats_input(series, log_returns, target_index, window: dict):
     """What one series contributes to the analyzers: feature moments and steps of its train
     rows, the errors of the candidate bases on its train and eval windows and, when
     ``window["linear"]``, those windows' moments for the linear base."""
-    _, _, values, splits = series
+    values, splits = series.values, series.splits
     train = np.array([s == "train" for s in splits])
     feats = fm.series_features(values, log_returns)
     target = fm.fill_missing(values[None, :, target_index:target_index + 1], axis=1)[0, :, 0]
@@ -138,7 +167,7 @@ def _train_stats_input(series, log_returns, target_index, window: dict):
 
 def _series_scale(series, target_index) -> tuple:
     """``(series id, mean |y_t - y_{t-1}| of its train-split target)``: its own MASE scale."""
-    series_id, _, values, splits = series
+    series_id, values, splits = series.series_id, series.values, series.splits
     target = fm.fill_missing(values[None, :, target_index:target_index + 1], axis=1)[0, :, 0]
     train = np.array([s == "train" for s in splits])
     steps = np.abs(np.diff(target))[train[1:]]
@@ -204,7 +233,7 @@ def _encode_windows(series, params: dict, stride: int, reference: str) -> list:
     time order (a run of :class:`~seqline.components.split_io.WriteSplitRuns`); test windows also
     carry the ``reference/auto_ets`` forecast when ``reference`` asks for it."""
     p = fm.ForecastParams(**params)
-    series_id, times, values, splits = series
+    series_id, times, values, splits = series.series_id, series.times, series.values, series.splits
     windows = list(fm.make_windows(values, splits, p, stride))
     if not windows:
         return []
@@ -213,19 +242,22 @@ def _encode_windows(series, params: dict, stride: int, reference: str) -> list:
     x = fm.transform_window(raw, p)
     y = fm.transform_target(raw, future, p)
     ref = _reference(values, splits, windows, p) if reference == "auto_ets" else {}
+    floats = {"x": x.reshape(len(windows), -1), "y": y, "y_raw": future,
+              "window": raw.reshape(len(windows), -1)}
+    texts = {"meta/series_id": [series_id.encode()] * len(windows),
+             "meta/target_time": [times[w[1] + 1].encode() for w in windows]}
+    data = [b""] * len(windows)
+    for with_ref in (False, True):
+        rows = np.array([i for i in range(len(windows)) if (i in ref) == with_ref], dtype=int)
+        if len(rows):
+            extra = {"reference/auto_ets": np.stack([ref[i] for i in rows])} if with_ref else {}
+            part = serialize_examples({**{k: v[rows] for k, v in floats.items()}, **extra},
+                                      {k: [v[i] for i in rows] for k, v in texts.items()})
+            for i, b in zip(rows.tolist(), part):
+                data[i] = b
     runs = {}
-    for i, (split, end, _, _) in enumerate(windows):
-        ex = Example()
-        f = ex.features.feature
-        f["x"].float_list.value.extend(x[i].ravel())
-        f["y"].float_list.value.extend(y[i])
-        f["y_raw"].float_list.value.extend(future[i])
-        f["window"].float_list.value.extend(raw[i].ravel())
-        f["meta/series_id"].bytes_list.value.append(series_id.encode())
-        f["meta/target_time"].bytes_list.value.append(times[end + 1].encode())
-        if i in ref:
-            f["reference/auto_ets"].float_list.value.extend(ref[i])
-        runs.setdefault(split, []).append(ex.SerializeToString(deterministic=True))
+    for (split, *_), b in zip(windows, data):
+        runs.setdefault(split, []).append(b)
     return [(split, series_id, run) for split, run in runs.items()]
 
 
@@ -280,9 +312,8 @@ def run_transform(params: dict, examples, graph, transformed, ctx) -> dict:
     counts_path = graph.path("window_counts.json")
     facts_path = graph.path("data_checks.json")
     with beam.Pipeline(options=ctx.beam_options()) as p:
-        grouped = _grouped_rows(p, examples.uri, columns)
-        series = grouped | "Arrays" >> beam.Map(_series_arrays, len(columns))
-        facts = (grouped | "Facts" >> beam.Map(forecast_checks.series_facts, target_index)
+        series = _read_series(p, examples.uri, columns)
+        facts = (series | "Facts" >> beam.Map(forecast_checks.series_facts, target_index)
                  | "AllFacts" >> beam.combiners.ToList()
                  | "SaveFacts" >> beam.Map(_write_json, facts_path))
         fitted = (series
@@ -301,8 +332,7 @@ def run_transform(params: dict, examples, graph, transformed, ctx) -> dict:
     # a second pipeline takes the fitted parameters as a plain argument: a side input computed
     # from the same data was computed from other rows on the Dask runner
     with beam.Pipeline(options=ctx.beam_options()) as p:
-        windows = (_grouped_rows(p, examples.uri, columns)
-                   | "Arrays" >> beam.Map(_series_arrays, len(columns))
+        windows = (_read_series(p, examples.uri, columns)
                    | "Window" >> beam.FlatMap(_encode_windows, fitted_params, params["stride"],
                                               params["reference"]))
         counted = (windows | "Write" >> WriteSplitRuns(transformed.uri)
