@@ -46,9 +46,9 @@ def telephone(samples: np.ndarray, rate: int, rng=None) -> np.ndarray:
 
 def noisy(samples: np.ndarray, rate: int, rng: np.random.Generator) -> np.ndarray:
     """The clip with background noise at a random SNR in :data:`NOISY_SNR_DB`."""
-    from seqline.corpora.spoken_digits import noise
+    from seqline.corpora.spoken_digits import NOISE_KINDS, noise
 
-    kind = rng.choice(("white", "pink", "brown", "hum"))
+    kind = rng.choice(NOISE_KINDS)
     snr = rng.uniform(*NOISY_SNR_DB)
     active = samples[np.abs(samples) > 0.02 * np.abs(samples).max()] if samples.any() else samples
     rms = np.sqrt(np.mean(active ** 2)) + 1e-12

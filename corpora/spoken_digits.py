@@ -50,6 +50,8 @@ INSTALL_HINT = ("espeak-ng is not installed; install it with `apt-get install es
                 "(Debian/Ubuntu) or `brew install espeak-ng` (macOS)")
 
 
+NOISE_KINDS = ("white", "pink", "brown", "hum")   # background noises, see noise()
+
 def espeak_binary() -> str:
     """The espeak-ng executable, or a one-line error saying how to install it."""
     found = shutil.which("espeak-ng")
@@ -146,7 +148,7 @@ def plan(n: int, seed: int, accents: tuple, variants: tuple, snr: tuple) -> list
             "name": f"clips/{i:06d}.wav", "transcript": digit_string(rng),
             "speaker": rng.choice(speakers), "speed": rng.randint(130, 210),
             "pitch": rng.randint(20, 80), "gap": rng.randint(0, 6),
-            "noise": rng.choice(("white", "pink", "brown", "hum")),
+            "noise": rng.choice(NOISE_KINDS),
             "snr_db": round(rng.uniform(*snr), 1), "seed": rng.randrange(2 ** 31)})
     return clips
 

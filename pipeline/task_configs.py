@@ -527,7 +527,7 @@ def _number_list(key: str, value, size=None) -> None:
 
 
 def check_waveform_augment(aug: dict) -> None:
-    from seqline.components.tasks.speech.augment import NOISE_KINDS
+    from seqline.corpora.spoken_digits import NOISE_KINDS
 
     _number_list("speeds", aug["speeds"])
     kinds = aug["noise_kinds"]

@@ -21,6 +21,8 @@ import math
 
 import tensorflow as tf
 
+from seqline.corpora.spoken_digits import NOISE_KINDS
+
 TELEPHONE_BAND = (300.0, 3400.0)
 MU = 255.0
 
@@ -116,17 +118,16 @@ def _hum(n, rate: int, key):
     return tone + 0.05 * tf.random.stateless_normal([n], key + 1)
 
 
-NOISE_KINDS = {"white": lambda n, rate, key: _colored(n, 0, key),
-               "pink": lambda n, rate, key: _colored(n, 1, key),
-               "brown": lambda n, rate, key: _colored(n, 2, key),
-               "hum": _hum}
+NOISE = dict(zip(NOISE_KINDS, (lambda n, rate, key: _colored(n, 0, key),
+                               lambda n, rate, key: _colored(n, 1, key),
+                               lambda n, rate, key: _colored(n, 2, key), _hum)))
 
 
 def add_noise(wave, snr_db, kinds, kind, rate: int, key):
     """Noise of ``kinds[kind]`` (names in :data:`NOISE_KINDS`) at ``snr_db`` below the clip's
     active RMS."""
     n = tf.shape(wave)[0]
-    branches = [lambda name=name: NOISE_KINDS[name](n, rate, key) for name in kinds]
+    branches = [lambda name=name: NOISE[name](n, rate, key) for name in kinds]
     noise = tf.switch_case(kind, branches) if len(branches) > 1 else branches[0]()
     noise = noise / tf.sqrt(tf.reduce_mean(tf.square(noise)) + 1e-12)
     return wave + noise * _rms(wave) / 10 ** (snr_db / 20)
