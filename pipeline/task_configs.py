@@ -68,8 +68,9 @@ def require_columns(path: str, header: list, wanted: list) -> None:
             raise ConfigError(f"{key}: column '{column}' not in {path} (columns: {', '.join(header)})")
 
 
-def compression_section(budget: dict) -> Section:
-    """The ``compression`` section (components/compressor.py) with the task's ``budget`` keys."""
+def compression_section(budget: dict, **task_keys) -> Section:
+    """The ``compression`` section (components/compressor.py) with the task's ``budget`` keys and
+    its own keys (``task_keys``)."""
     return Section({
         "enabled": _f(bool, True, help="false: export the float model only"),
         "targets": _f(list, ["gpu", "edge"], help="gpu (SavedModel) and/or edge (.tflite)"),
@@ -78,6 +79,7 @@ def compression_section(budget: dict) -> Section:
         "calibration_samples": _f(int, 256, minimum=1,
                                   help="train windows that calibrate full-integer quantization"),
         "latency_runs": _f(int, 200, minimum=10, help="batch-1 calls timed per variant"),
+        **task_keys,
         "pruning": Section({
             "target_sparsity": _f(NUM, 0.5, minimum=0.05, maximum=0.95),
             "epochs": _f(int, 2, minimum=1, help="fine-tune epochs on the train split"),
@@ -508,7 +510,8 @@ ASR = {
         "max_cer_increase": _f(NUM, 0.02, minimum=0.0, maximum=1.0,
                                help="a variant's test CER at most this above the float model's "
                                     "(0.02: two points)"),
-    }),
+    }, max_test_clips=_f((int, type(None)), 1000, minimum=1,
+                         help="test clips (evenly spaced) every variant is scored on; null: all")),
 }
 
 

@@ -56,7 +56,7 @@ CONFIG = {
     "training": {"epochs": 2, "batch_size": 8},
     "evaluation": {"worst_errors": 5, "blessing": {"must_beat_baseline": False}},
     "compression": {"variants": ["float32", "float16", "tflite_float32", "tflite_dynamic_int8",
-                                 "tflite_int8"], "latency_runs": 10},
+                                 "tflite_int8"], "latency_runs": 10, "max_test_clips": 8},
     "pusher": {"serving_dir": "output/serving", "edge_dir": "output/edge"},
 }
 
@@ -396,16 +396,18 @@ def test_exported_model_transcribes_new_audio_in_a_fresh_process(run):
 
 
 def test_speech_variants_are_scored_on_the_test_clips_and_the_edge_network_takes_any_length(run):
-    """Every variant gets CER/WER on the same clips in its own runtime; the edge network (frames
-    of one clip, any length, builtin ops) matches the Keras model decoded the same way."""
-    from seqline.components.tasks.speech.compression import greedy_text, split_arrays
+    """Every variant gets CER/WER on the same clips (compression.max_test_clips of them, evenly
+    spaced) in its own runtime; the edge network (frames of one clip, any length, builtin ops)
+    matches the Keras model decoded the same way."""
+    from seqline.components.tasks.speech.compression import greedy_text, scored_rows, split_arrays
     from seqline.models.ctc import load_ctc_model
 
     tmp, _, outputs, stdout = run
     root = str(tmp / "output" / "pipeline")
     compression = Artifact.load(os.path.join(latest_execution(root, "Compressor"), "compression"))
     with open(compression.path("report.json")) as fh:
-        rows = {r["name"]: r for r in json.load(fh)["rows"]}
+        report = json.load(fh)
+    rows = {r["name"]: r for r in report["rows"]}
     assert {n: r["status"] for n, r in rows.items()} == {
         "float32": "ok", "float16": "ok", "tflite_float32": "ok", "tflite_dynamic_int8": "ok",
         "tflite_int8": "skipped"}
@@ -416,8 +418,12 @@ def test_speech_variants_are_scored_on_the_test_clips_and_the_edge_network_takes
 
     graph = Artifact.load(os.path.join(outputs["Transform"], "transform_graph"))
     examples = Artifact.load(os.path.join(outputs["Transform"], "transformed_examples"))
-    test = split_arrays(examples, graph, "test")
-    assert len(test.x) == len(test.serving["waveform"]) == len(test.extra["transcripts"]) > 0
+    every = split_arrays(examples, graph, "test")
+    test = scored_rows(every, {"max_test_clips": 8})
+    assert report["test_rows"] == {"scored": 8, "of": len(every.x)} and len(every.x) > 8
+    assert len(test.x) == len(test.serving["waveform"]) == len(test.extra["transcripts"]) == 8
+    assert test.extra["transcripts"][0] == every.extra["transcripts"][0]
+    assert test.extra["transcripts"][-1] == every.extra["transcripts"][-1]
     model = load_ctc_model(os.path.join(outputs["Trainer"], "model", "model.keras"))
     hyps = [greedy_text(model({"features": f[None], "lengths": np.array([len(f)])})[0],
                         test.extra["vocabulary"]) for f in test.x]

@@ -56,12 +56,17 @@ class VariantBuilder:
         self.graph, self.transformed = inputs["transform_graph"], inputs["transformed_examples"]
         self.model_path = inputs["model"].path("model.keras")
         self.folder, self.work, self.echo = folder, work, echo
-        self.test = task.compression_data(self.transformed, self.graph, "test")
+        test = task.compression_data(self.transformed, self.graph, "test")
+        self.test = task.scored_rows(test, settings)
+        if len(self.test.x) < len(test.x):
+            echo(f"every variant is scored on {len(self.test.x):,} of the {len(test.x):,} test "
+                 "rows, evenly spaced")
         self.train = task.compression_data(self.transformed, self.graph, "train")
         self.calibration = evenly_spaced(self.train.x, settings["calibration_samples"])
         self.weights: dict = {}      # "trained" / "pruned" / "clustered" -> Keras 3 model or error
         self.sources: dict = {}      # same keys -> EdgeSource
-        self.reports: dict = {}      # "pruning", "clustering", "twin"
+        self.reports: dict = {"test_rows": {"scored": len(self.test.x), "of": len(test.x)}}
+        # + "pruning", "clustering", "twin" as they are built
         self._pruned_twin = None     # (stripped tf_keras model, its Twin), for clustering
         self.label = ""              # the variant being built, for the progress display
         os.makedirs(os.path.join(folder, "variants"), exist_ok=True)

@@ -115,6 +115,12 @@ class Task:
         """
         return self._compression().split_arrays(transformed, graph, split)
 
+    def scored_rows(self, data: SplitArrays, settings: dict) -> SplitArrays:
+        """The test rows every variant is scored on: all of ``data`` unless the task's compression
+        module narrows them (speech: at most ``compression.max_test_clips`` clips)."""
+        narrow = getattr(self._compression(), "scored_rows", None)
+        return narrow(data, settings) if narrow else data
+
     def from_model_space(self, data: SplitArrays, outputs: np.ndarray) -> dict:
         """The network's outputs for ``data.x`` (what an edge model returns) -> the outputs the
         serving signature returns for ``data.serving``, as ``{output name: array}``; e.g. forecast

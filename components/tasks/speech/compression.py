@@ -65,6 +65,19 @@ def split_arrays(transformed, graph, split: str) -> SplitArrays:
                        extra={"transcripts": list(transcripts), "vocabulary": params["vocabulary"]})
 
 
+def scored_rows(data: SplitArrays, settings: dict) -> SplitArrays:
+    """At most ``settings["max_test_clips"]`` clips of ``data``, evenly spaced over the split (so
+    every channel and voice keeps its share); all of them when it is None. Each variant runs its
+    recurrent network once per clip, so scoring costs time in proportion to the clips."""
+    count = settings.get("max_test_clips")
+    if count is None or len(data.x) <= count:
+        return data
+    keep = np.linspace(0, len(data.x) - 1, count).round().astype(int)
+    return SplitArrays(x=data.x[keep], y=data.y[keep],
+                       serving={k: v[keep] for k, v in data.serving.items()},
+                       extra={**data.extra, "transcripts": [data.extra["transcripts"][i] for i in keep]})
+
+
 def greedy_text(logits: np.ndarray, vocabulary: list) -> str:
     """Best-path CTC decoding of one clip's ``logits [frames, classes]``: the most likely class
     per frame, repeats merged, blanks (0) dropped, ids mapped to characters."""
