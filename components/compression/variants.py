@@ -19,6 +19,7 @@ import numpy as np
 from seqline.components.compression import measure, serving_variants, tflite_export
 from seqline.components.compression.catalog import VARIANTS
 from seqline.components.compression.runtimes import LiteRTRunner, SavedModelRunner
+from seqline.components.tasks.base import evenly_spaced_rows
 from seqline.pipeline import counters
 
 TWIN_CHECK_ROWS = 64
@@ -39,13 +40,6 @@ class EdgeSource:
     float_ops: list | None = None
 
 
-def evenly_spaced(x: np.ndarray, count: int) -> np.ndarray:
-    """``count`` rows of ``x`` spread over the whole array (all of them if it has fewer)."""
-    if len(x) <= count:
-        return x
-    return x[np.linspace(0, len(x) - 1, count).round().astype(int)]
-
-
 class VariantBuilder:
     """Builds the variants of one trained model into ``folder`` (``variants/<name>`` SavedModels,
     ``variants/<name>.tflite``); ``work`` holds temporary ``.keras`` files."""
@@ -62,7 +56,8 @@ class VariantBuilder:
             echo(f"every variant is scored on {len(self.test.x):,} of the {len(test.x):,} test "
                  "rows, evenly spaced")
         self.train = task.compression_data(self.transformed, self.graph, "train")
-        self.calibration = evenly_spaced(self.train.x, settings["calibration_samples"])
+        self.calibration = self.train.x[evenly_spaced_rows(len(self.train.x),
+                                                           settings["calibration_samples"])]
         self.weights: dict = {}      # "trained" / "pruned" / "clustered" -> Keras 3 model or error
         self.sources: dict = {}      # same keys -> EdgeSource
         self.reports: dict = {"test_rows": {"scored": len(self.test.x), "of": len(test.x)}}

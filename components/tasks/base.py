@@ -18,6 +18,14 @@ from dataclasses import dataclass, field
 import numpy as np
 
 
+def evenly_spaced_rows(total: int, count: int) -> np.ndarray:
+    """Indices of ``count`` rows spread over ``total`` rows, first and last included (all of them
+    if there are no more than ``count``)."""
+    if total <= count:
+        return np.arange(total)
+    return np.linspace(0, total - 1, count).round().astype(int)
+
+
 @dataclass
 class SplitArrays:
     """One split in memory, for the Compressor (see :meth:`Task.compression_data`).

@@ -12,7 +12,7 @@ import json
 import numpy as np
 
 from seqline.components.split_io import split_pattern
-from seqline.components.tasks.base import SplitArrays
+from seqline.components.tasks.base import SplitArrays, evenly_spaced_rows
 
 
 def read_params(graph) -> dict:
@@ -72,7 +72,7 @@ def scored_rows(data: SplitArrays, settings: dict) -> SplitArrays:
     count = settings.get("max_test_clips")
     if count is None or len(data.x) <= count:
         return data
-    keep = np.linspace(0, len(data.x) - 1, count).round().astype(int)
+    keep = evenly_spaced_rows(len(data.x), count)
     return SplitArrays(x=data.x[keep], y=data.y[keep],
                        serving={k: v[keep] for k, v in data.serving.items()},
                        extra={**data.extra, "transcripts": [data.extra["transcripts"][i] for i in keep]})
