@@ -16,7 +16,7 @@ size's stages run again under cProfile, and the per-row functions with the most 
 printed (cProfile's overhead inflates them).
 
 Usage:
-    .venv/bin/python bench/data_scaling.py                         # 200k and 2M rows (2M: ~30 min)
+    .venv/bin/python bench/data_scaling.py                         # 200k and 2M rows (~5 min)
     .venv/bin/python bench/data_scaling.py --small                 # 40k and 400k rows
     .venv/bin/python bench/data_scaling.py --sizes 40000,200000 --profile --until ExampleGen
 """

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import glob
 import gzip
+import hashlib
 import json
 import os
+import shutil
 import struct
 
 import apache_beam as beam
@@ -187,34 +189,77 @@ class WriteSplits(beam.PTransform):
                 | "WriteShard" >> beam.MapTuple(lambda key, parts: write(uri, shards, key, parts)))
 
 
-def _shard_run(item: tuple, shards: int) -> list:
-    """A run -> ``((split, shard), (key, framed records, count))`` for each shard it touches."""
+PARTS = ".runs"   # folder of WriteSplitRuns' part files inside the artifact, removed at the end
+
+
+def _part_path(uri: str, split: str, shard: int, key) -> str:
+    digest = hashlib.sha1(repr(key).encode()).hexdigest()
+    return os.path.join(uri, PARTS, f"{split}-{shard:05d}-{digest}")
+
+
+def _stage_run(item: tuple, uri: str, shards: int) -> list:
+    """A run -> its framed records in one part file per shard it touches (through a temporary
+    file); ``((split, shard), (key, part path, count))`` for each."""
     split, key, run = item
     counters.add("records written", len(run))
     by_shard = {}
     for data in run:
         by_shard.setdefault(google_crc32c.value(data) % shards if shards > 1 else 0,
                             []).append(tfrecord_frame(data))
-    return [((split, shard), (key, b"".join(frames), len(frames)))
-            for shard, frames in sorted(by_shard.items())]
+    out = []
+    for shard, frames in sorted(by_shard.items()):
+        path = _part_path(uri, split, shard, key)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        tmp = f"{path}.tmp-{os.getpid()}"
+        with open(tmp, "wb") as fh:
+            fh.write(b"".join(frames))
+        os.replace(tmp, path)
+        out.append(((split, shard), (key, path, len(frames))))
+    return out
+
+
+def _read_parts(paths, block: int = 1 << 22):
+    for path in paths:
+        with open(path, "rb") as fh:
+            while chunk := fh.read(block):
+                yield chunk
 
 
 def _write_runs(uri: str, shards: int, split_shard: tuple, runs) -> tuple:
     runs = sorted(runs)
-    _write_framed(uri, shards, split_shard, (blob for _, blob, _ in runs))
+    _write_framed(uri, shards, split_shard, _read_parts(path for _, path, _ in runs))
+    for _, path, _ in runs:
+        os.remove(path)
     return split_shard[0], sum(count for _, _, count in runs)
 
 
-class WriteSplitRuns(WriteSplits):
+class WriteSplitRuns(beam.PTransform):
     """:class:`WriteSplits` for runs of examples already in order: ``(split, key, [serialized
     example, ...])`` elements, one per run, the runs' keys distinct. Each shard holds its runs by
     key, each run's examples in the run's order: the bytes :class:`WriteSplits` writes for
     ``(split, (key, sort key), example)`` items when each run is sorted by those sort keys
     (ExampleGen's runs: one series and split, in time order). Outputs ``(split, records
-    written)`` per shard, as :class:`WriteSplits`; one element per run crosses the shuffle."""
+    written)`` per shard, as :class:`WriteSplits`.
 
-    SHARD = staticmethod(_shard_run)
-    WRITE = staticmethod(_write_runs)
+    Each run's records go to a part file under ``uri`` where the run is made; only its path
+    crosses the shuffle, and each shard's writer streams its parts in key order, so no process
+    holds a split's records. The parts need a folder every worker can reach (the artifact's);
+    :func:`finish_splits` removes the emptied folder."""
+
+    def __init__(self, uri: str, shards: int = 1):
+        super().__init__()
+        if shards < 1:
+            raise ValueError(f"shards must be >= 1, got {shards}")
+        self.uri = uri
+        self.shards = shards
+
+    def expand(self, runs):
+        uri, shards = self.uri, self.shards
+        return (runs
+                | "Stage" >> beam.FlatMap(_stage_run, uri, shards)
+                | "GroupByShard" >> beam.GroupByKey()
+                | "WriteShard" >> beam.MapTuple(lambda key, parts: _write_runs(uri, shards, key,
+                                                                               parts)))
 
 
 def _save_counts(written, path: str) -> None:
@@ -241,6 +286,7 @@ class SaveSplitCounts(beam.PTransform):
 def finish_splits(uri: str, splits=SPLITS, shards: int = 1) -> None:
     """Give every split and shard that received no element an empty file."""
     os.makedirs(uri, exist_ok=True)
+    shutil.rmtree(os.path.join(uri, PARTS), ignore_errors=True)
     for split in splits:
         for shard in range(shards):
             path = shard_file(uri, split, shard, shards)

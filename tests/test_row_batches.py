@@ -8,6 +8,7 @@ import csv
 import gzip
 import io
 import math
+import os
 
 import apache_beam as beam
 import numpy as np
@@ -159,6 +160,8 @@ def test_run_writer_writes_the_bytes_of_the_per_example_one(tmp_path):
                                   ("runs", split_io.WriteSplitRuns, runs[::-1])):
         with beam.Pipeline() as p:
             _ = p | beam.Create(elements) | write(str(tmp_path / name), shards=3)
+    split_io.finish_splits(str(tmp_path / "runs"), ("train", "test"), 3)
+    assert sorted(os.listdir(tmp_path / "runs")) == sorted(os.listdir(tmp_path / "rows"))  # no parts left
     for split in ("train", "test"):
         for shard in range(3):
             a, b = (split_io.shard_file(str(tmp_path / n), split, shard, 3) for n in ("rows", "runs"))
