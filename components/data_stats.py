@@ -152,6 +152,11 @@ def _merge_feature(into: dict, other: dict) -> None:
     sketch_merge(into["sketch"], other["sketch"])
 
 
+def _counted(key: str) -> bool:
+    """Whether a key has statistics: a feature, a label or the series id."""
+    return key.startswith(FEATURE) or key == LABEL or key.startswith(LABEL + "/") or key == SERIES
+
+
 class ExampleStatsFn(beam.CombineFn):
     """Batches (lists) of serialized ``tf.train.Example`` records -> an accumulator; :func:`finish` turns one into
     statistics, :meth:`merge_accumulators` combines several (e.g. the splits into one)."""
@@ -163,9 +168,15 @@ class ExampleStatsFn(beam.CombineFn):
         """Add a batch (a list) of serialized examples."""
         acc["examples"] += len(batch)
         lists = {}                       # (key, kind) -> each example's value list
+        counted = {}                     # key -> whether it is counted (other meta/ keys are not)
         for serialized in batch:
             features = Example.FromString(serialized).features.feature
             for key in features:         # faster than .items() on these maps
+                wanted = counted.get(key)
+                if wanted is None:
+                    wanted = counted[key] = _counted(key)
+                if not wanted:
+                    continue
                 feature = features[key]
                 kind = feature.WhichOneof("kind")
                 if kind:

@@ -60,24 +60,24 @@ READ_BATCH = 4096   # records per batch of ReadSplitBatches
 
 def read_records(path: str, block: int = 1 << 20):
     """The records of a gzipped TFRecord file (decompressed ``block`` bytes at a time), their
-    CRCs checked; a damaged or cut-off file is a DataError naming it and the record."""
+    CRCs checked; a damaged or cut-off file is a DataError naming it and the record. The buffer
+    only ever holds the current block and the start of the record that runs past it."""
     with gzip.open(path, "rb") as fh:
-        buf, pos, number, eof = b"", 0, 0, False
+        buf, pos, number = b"", 0, 0
         while True:
-            if len(buf) - pos < 12 and not eof:
-                chunk = fh.read(block)
-                buf, pos, eof = buf[pos:] + chunk, 0, not chunk
-                continue
-            if pos == len(buf):
-                return
+            if len(buf) - pos < 12:
+                buf, pos = buf[pos:] + fh.read(max(block, 12)), 0
+                if not buf:
+                    return
             number += 1
             if len(buf) - pos < 12 or _masked_crc(buf[pos:pos + 8]) != buf[pos + 8:pos + 12]:
                 raise DataError(f"{path}: record {number} has a damaged length; the file is "
                                 "cut off or corrupt, run the stage that wrote it again")
             end = pos + 16 + struct.unpack_from("<Q", buf, pos)[0]
-            while len(buf) < end and not eof:
-                chunk = fh.read(max(block, end - len(buf)))
-                buf, eof = buf + chunk, not chunk
+            if end > len(buf):
+                buf, end, pos = buf[pos:], end - pos, 0
+                while end > len(buf) and (chunk := fh.read(max(block, end - len(buf)))):
+                    buf += chunk
             data = buf[pos + 12:end - 4]
             if len(buf) < end or _masked_crc(data) != buf[end - 4:end]:
                 raise DataError(f"{path}: record {number} is damaged (CRC mismatch or cut off); "
