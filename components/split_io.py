@@ -219,6 +219,7 @@ def _stage_run(item: tuple, uri: str, shards: int) -> list:
 
 
 def _read_parts(paths, block: int = 1 << 22):
+    """The bytes of the files ``paths``, one after the other, ``block`` bytes at a time."""
     for path in paths:
         with open(path, "rb") as fh:
             while chunk := fh.read(block):
@@ -233,7 +234,7 @@ def _write_runs(uri: str, shards: int, split_shard: tuple, runs) -> tuple:
     return split_shard[0], sum(count for _, _, count in runs)
 
 
-class WriteSplitRuns(beam.PTransform):
+class WriteSplitRuns(WriteSplits):
     """:class:`WriteSplits` for runs of examples already in order: ``(split, key, [serialized
     example, ...])`` elements, one per run, the runs' keys distinct. Each shard holds its runs by
     key, each run's examples in the run's order: the bytes :class:`WriteSplits` writes for
@@ -245,13 +246,6 @@ class WriteSplitRuns(beam.PTransform):
     crosses the shuffle, and each shard's writer streams its parts in key order, so no process
     holds a split's records. The parts need a folder every worker can reach (the artifact's);
     :func:`finish_splits` removes the emptied folder."""
-
-    def __init__(self, uri: str, shards: int = 1):
-        super().__init__()
-        if shards < 1:
-            raise ValueError(f"shards must be >= 1, got {shards}")
-        self.uri = uri
-        self.shards = shards
 
     def expand(self, runs):
         uri, shards = self.uri, self.shards
