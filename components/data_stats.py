@@ -152,9 +152,13 @@ def _merge_feature(into: dict, other: dict) -> None:
     sketch_merge(into["sketch"], other["sketch"])
 
 
+def _is_label(key: str) -> bool:
+    return key == LABEL or key.startswith(LABEL + "/")
+
+
 def _counted(key: str) -> bool:
     """Whether a key has statistics: a feature, a label or the series id."""
-    return key.startswith(FEATURE) or key == LABEL or key.startswith(LABEL + "/") or key == SERIES
+    return key.startswith(FEATURE) or _is_label(key) or key == SERIES
 
 
 class ExampleStatsFn(beam.CombineFn):
@@ -186,9 +190,9 @@ class ExampleStatsFn(beam.CombineFn):
             if key.startswith(FEATURE):
                 name = key[len(FEATURE):]
                 _add_feature(acc["features"].setdefault(name, _new_feature()), kind, value_lists)
-            elif (key == LABEL or key.startswith(LABEL + "/")) and kind == "float":
+            elif _is_label(key) and kind == "float":
                 _add_feature(acc["features"].setdefault(key, _new_feature()), kind, value_lists)
-            elif key == LABEL or key.startswith(LABEL + "/"):
+            elif _is_label(key):
                 counts = acc["labels"].setdefault(key, {})
                 for values in value_lists:
                     for value in values:

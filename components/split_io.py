@@ -178,15 +178,13 @@ class WriteSplits(beam.PTransform):
         self.uri = uri
         self.shards = shards
 
-    SHARD = staticmethod(_shard_item)     # element -> [((split, shard), part)]
-    WRITE = staticmethod(_write_shard)    # (uri, shards, (split, shard), parts) -> (split, n)
-
     def expand(self, items):
-        uri, shards, write = self.uri, self.shards, self.WRITE
+        uri, shards = self.uri, self.shards
         return (items
-                | "Shard" >> beam.FlatMap(self.SHARD, shards)
+                | "Shard" >> beam.FlatMap(_shard_item, shards)
                 | "GroupByShard" >> beam.GroupByKey()
-                | "WriteShard" >> beam.MapTuple(lambda key, parts: write(uri, shards, key, parts)))
+                | "WriteShard" >> beam.MapTuple(lambda key, parts: _write_shard(uri, shards, key,
+                                                                                parts)))
 
 
 PARTS = ".runs"   # folder of WriteSplitRuns' part files inside the artifact, removed at the end
@@ -278,7 +276,8 @@ class SaveSplitCounts(beam.PTransform):
 
 
 def finish_splits(uri: str, splits=SPLITS, shards: int = 1) -> None:
-    """Give every split and shard that received no element an empty file."""
+    """Give every split and shard that received no element an empty file, and remove
+    :class:`WriteSplitRuns`' emptied part folder."""
     os.makedirs(uri, exist_ok=True)
     shutil.rmtree(os.path.join(uri, PARTS), ignore_errors=True)
     for split in splits:
