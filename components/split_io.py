@@ -5,6 +5,7 @@ separate ``WriteToTFRecord`` sinks on the DirectRunner, and writes the same byte
 """
 from __future__ import annotations
 
+import functools
 import glob
 import gzip
 import hashlib
@@ -56,12 +57,15 @@ def _split_and_count(path: str, data: bytes) -> tuple:
 
 
 READ_BATCH = 4096   # records per batch of ReadSplitBatches
+_CHECKED_HEADS = 4096   # distinct record lengths whose checked headers read_records keeps
 
 
 def read_records(path: str, block: int = 1 << 20):
     """The records of a gzipped TFRecord file (decompressed ``block`` bytes at a time), their
     CRCs checked; a damaged or cut-off file is a DataError naming it and the record. The buffer
-    only ever holds the current block and the start of the record that runs past it."""
+    only ever holds the current block and the start of the record that runs past it. Length
+    headers repeat (records of one layout have one length), so each is checked once."""
+    checked = set()
     with gzip.open(path, "rb") as fh:
         buf, pos, number = b"", 0, 0
         while True:
@@ -70,10 +74,15 @@ def read_records(path: str, block: int = 1 << 20):
                 if not buf:
                     return
             number += 1
-            if len(buf) - pos < 12 or _masked_crc(buf[pos:pos + 8]) != buf[pos + 8:pos + 12]:
-                raise DataError(f"{path}: record {number} has a damaged length; the file is "
-                                "cut off or corrupt, run the stage that wrote it again")
-            end = pos + 16 + struct.unpack_from("<Q", buf, pos)[0]
+            head = buf[pos:pos + 12]
+            if head not in checked:
+                if len(head) < 12 or _masked_crc(head[:8]) != head[8:]:
+                    raise DataError(f"{path}: record {number} has a damaged length; the file is "
+                                    "cut off or corrupt, run the stage that wrote it again")
+                if len(checked) >= _CHECKED_HEADS:
+                    checked.clear()
+                checked.add(head)
+            end = pos + 16 + struct.unpack_from("<Q", head)[0]
             if end > len(buf):
                 buf, end, pos = buf[pos:], end - pos, 0
                 while end > len(buf) and (chunk := fh.read(max(block, end - len(buf)))):
@@ -123,10 +132,15 @@ def _masked_crc(data: bytes) -> bytes:
     return struct.pack("<I", (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF)
 
 
+@functools.lru_cache(maxsize=_CHECKED_HEADS)
+def _length_head(size: int) -> bytes:
+    length = struct.pack("<Q", size)
+    return length + _masked_crc(length)
+
+
 def tfrecord_frame(data: bytes) -> bytes:
-    """One record in the TFRecord framing: length, its CRC, data, its CRC."""
-    length = struct.pack("<Q", len(data))
-    return length + _masked_crc(length) + data + _masked_crc(data)
+    """One record in the TFRecord framing: length, its CRC (cached per length), data, its CRC."""
+    return _length_head(len(data)) + data + _masked_crc(data)
 
 
 def shard_file(uri: str, split: str, shard: int, shards: int) -> str:

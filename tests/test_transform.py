@@ -1,4 +1,6 @@
 """Transform: the Beam path and the exported transform graph give the same numbers."""
+import glob
+import gzip
 import json
 import os
 
@@ -107,3 +109,44 @@ def test_windows_are_assigned_to_the_split_of_their_first_target(transformed):
     assert counts["eval"] == rows["eval"]
     assert counts["test"] == rows["test"] - horizon + 1
     assert os.path.isfile(out["transform_graph"].path("graph", "saved_model.pb"))
+
+
+def test_windows_cut_at_read_time_are_the_series_windows(transformed):
+    cfg, gen, out, params = transformed
+    import csv
+    with open(cfg["data"]["path"]) as fh:
+        rows = list(csv.DictReader(fh))
+    values = np.array([[float(r["Close"]), float(r["Volume"])] for r in rows])
+    counts = gen["examples"].properties["split_counts"]
+    splits = ["train"] * counts["train"] + ["eval"] * counts["eval"] + ["test"] * counts["test"]
+    examples = out["transformed_examples"]
+    for split in ("train", "eval", "test"):
+        windows = [w for w in fm.make_windows(values, splits, params, 1) if w[0] == split]
+        data = load_arrays(split_pattern(examples.uri, split), examples.properties)
+        raw = np.stack([w[2] for w in windows])
+        np.testing.assert_array_equal(data["window"], raw.astype(np.float32))
+        np.testing.assert_array_equal(data["y_raw"], np.stack([w[3] for w in windows]).astype(np.float32))
+        np.testing.assert_allclose(data["x"], fm.transform_window(raw, params), rtol=1e-5, atol=1e-6)
+        assert data["times"] == [rows[w[1] + 1]["Date"] for w in windows]
+    # each series is written about once, not once per window: the files hold the rows'
+    # values plus one end index and target time per window
+    files = sum(os.path.getsize(p) for p in glob.glob(os.path.join(examples.uri, "Split-*")))
+    assert files < 40 * len(rows)
+
+
+def test_a_damaged_examples_file_is_an_error_naming_it(transformed, tmp_path):
+    cfg, gen, _, _ = transformed
+    import shutil
+    from seqline.pipeline.artifacts import Artifact
+    from seqline.pipeline.errors import DataError
+
+    copy = str(tmp_path / "examples")
+    shutil.copytree(gen["examples"].uri, copy)
+    train = glob.glob(split_pattern(copy, "train"))[0]
+    with gzip.open(train, "rb") as fh:
+        data = bytearray(fh.read())
+    data[len(data) // 2] ^= 0xFF
+    with gzip.open(train, "wb") as fh:
+        fh.write(bytes(data))
+    with pytest.raises(DataError, match=r"Split-train-00000-of-00001\.tfrecord\.gz: damaged"):
+        run_executor(transform, cfg, {"examples": Artifact.load(copy)}, str(tmp_path / "tf"))

@@ -16,19 +16,36 @@ def decode(data: bytes, feature_columns) -> Record:
                   f["meta/row"].int64_list.value[0], values, f["meta/file"].bytes_list.value[0].decode())
 
 
-def decode_batch(datas: list, feature_columns) -> dict:
-    """Examples of :func:`encode_rows` as arrays, parsed in one call: ``series_id`` (bytes),
-    ``timestamp`` (int64), ``time`` (bytes) and ``values`` ``[N, F]`` (float64, NaN missing)."""
+def read_decoded(path: str, feature_columns, size: int = 4096):
+    """The examples of :func:`encode_rows` in the split file ``path``, read and parsed by tf.data
+    (C++, CRCs checked) ``size`` at a time: ``(split, rows)`` per batch, ``rows`` holding
+    ``series_id`` (bytes), ``timestamp`` (int64), ``time`` (bytes) and ``values`` ``[N, F]``
+    (float64, NaN missing). A damaged file is a DataError naming it."""
     import tensorflow as tf
+
+    from seqline.components.split_io import split_of_file
+    from seqline.pipeline import counters
+    from seqline.pipeline.errors import DataError
 
     spec = {f"feature/{c}": tf.io.FixedLenFeature([], tf.float32) for c in feature_columns}
     spec.update({"meta/series_id": tf.io.FixedLenFeature([], tf.string),
                  "meta/timestamp": tf.io.FixedLenFeature([], tf.int64),
                  "meta/time": tf.io.FixedLenFeature([], tf.string)})
-    parsed = {k: v.numpy() for k, v in tf.io.parse_example(tf.constant(datas), spec).items()}
-    values = np.stack([parsed[f"feature/{c}"] for c in feature_columns], 1).astype(np.float64)
-    return {"series_id": parsed["meta/series_id"], "timestamp": parsed["meta/timestamp"],
-            "time": parsed["meta/time"], "values": values.reshape(len(datas), len(feature_columns))}
+    split, read = split_of_file(path), 0
+    batches = tf.data.TFRecordDataset(path, compression_type="GZIP").batch(size).map(
+        lambda s: tf.io.parse_example(s, spec))
+    try:
+        for parsed in batches.as_numpy_iterator():
+            values = np.stack([parsed[f"feature/{c}"] for c in feature_columns], 1)
+            n = len(values)
+            read += n
+            counters.add("records read", n)
+            yield split, {"series_id": parsed["meta/series_id"],
+                          "timestamp": parsed["meta/timestamp"], "time": parsed["meta/time"],
+                          "values": values.astype(np.float64).reshape(n, len(feature_columns))}
+    except (tf.errors.DataLossError, tf.errors.InvalidArgumentError) as e:
+        raise DataError(f"{path}: damaged after record {read} ({e.message.splitlines()[0]}); run "
+                        "the stage that wrote it again") from None
 
 
 def encode_rows(rows, feature_columns) -> list:

@@ -191,27 +191,6 @@ def _interval_metrics(intervals: dict) -> dict:
     return out
 
 
-def _meta(pattern: str, horizon: int, reference: bool) -> tuple:
-    """Series ids, target times and (with ``reference``) the AutoETS forecasts ``[N, H]`` of the
-    test split, in file order."""
-    import tensorflow as tf
-
-    spec = {"meta/series_id": tf.io.FixedLenFeature([], tf.string),
-            "meta/target_time": tf.io.FixedLenFeature([], tf.string)}
-    if reference:
-        spec["reference/auto_ets"] = tf.io.FixedLenFeature([horizon], tf.float32)
-    files = tf.data.Dataset.list_files(pattern, shuffle=False)
-    ds = tf.data.TFRecordDataset(files, compression_type="GZIP").batch(4096).map(
-        lambda s: tf.io.parse_example(s, spec))
-    series, times, refs = [], [], []
-    for batch in ds.as_numpy_iterator():
-        series += [s.decode() for s in batch["meta/series_id"]]
-        times += [t.decode() for t in batch["meta/target_time"]]
-        if reference:
-            refs.append(batch["reference/auto_ets"].astype(np.float64))
-    return series, times, np.concatenate(refs) if refs else None
-
-
 def per_series(data: dict, forecasts: dict, p: fm.ForecastParams) -> dict:
     """``{series id: {forecaster: {"mase", "mae"}, "windows": n}}``, each series' MASE on its own
     train-split scale (as M4 scores every series)."""
@@ -270,8 +249,6 @@ def evaluate(params: dict, examples, graph, model_path: str, evaluation, ctx) ->
         p = fm.ForecastParams(**json.load(fh))
     pattern = split_pattern(examples.uri, "test")
     data = load_arrays(pattern, examples.properties)
-    data["series"], data["times"], data["reference"] = _meta(
-        pattern, p.horizon, examples.properties.get("reference") == REFERENCE)
     windows = data["window"]
     model = load_model(model_path)
     outputs = counted_predict.predict(model, data["x"], 1024, "windows scored")

@@ -4,10 +4,11 @@ Outputs
     transform_graph: ``graph/`` (TF SavedModel with ``transform`` / ``inverse`` signatures),
         ``params.json`` (the statistics it embeds) and ``data_checks.json`` (each series' train
         and test target range and time-step facts, behind the warnings it prints).
-    transformed_examples: ``Split-<split>-*.tfrecord.gz`` with one window per example:
-        ``x`` (model input), ``y`` (training target), ``y_raw`` (target in original units),
-        ``window`` (the raw input window), ``meta/*`` and, in test windows, the statistical
-        reference's forecast ``reference/auto_ets`` (see ``forecast_reference``).
+    transformed_examples: ``Split-<split>-*.tfrecord.gz`` with each series' windows as
+        segments (stretches of its raw rows and where its windows end, see
+        :mod:`~seqline.components.tasks.forecast.segments`; in test segments also the
+        statistical reference's forecasts ``reference/auto_ets``), and ``window_params.json``
+        (the fitted transform the readers cut the windows with).
 """
 from __future__ import annotations
 
@@ -20,12 +21,11 @@ import numpy as np
 
 from seqline.components.beam_outputs import every_output
 from seqline.components.exact_sum import exact
-from seqline.components.example_bytes import serialize_examples
-from seqline.components.split_io import (SPLITS, ReadSplitBatches, SaveSplitCounts,
-                                         WriteSplitRuns, finish_splits, split_pattern)
-from seqline.components.tasks.forecast import linear_base, numerics as fm
+from seqline.components.split_io import (SPLITS, SaveSplitCounts, WriteSplitRuns, finish_splits,
+                                         split_files, split_pattern)
+from seqline.components.tasks.forecast import linear_base, numerics as fm, segments
 from seqline.components.tasks.feature_stats import MomentsFn, scaling_stats
-from seqline.components.tasks.forecast.codec import decode_batch
+from seqline.components.tasks.forecast.codec import read_decoded
 from seqline.pipeline.errors import DataError
 
 
@@ -86,11 +86,10 @@ class Series(NamedTuple):
     splits: list
 
 
-def _series_chunks(batch: tuple, columns: list):
-    """``(split, [serialized example, ...])`` -> ``(series id, (split, stamps, times, values))``
-    per series in the batch."""
-    split, datas = batch
-    rows = decode_batch(datas, columns)
+def _series_chunks(batch: tuple):
+    """``(split, rows of read_decoded)`` -> ``(series id, (split, stamps, times, values))`` per
+    series in the batch."""
+    split, rows = batch
     ids, inverse = np.unique(rows["series_id"], return_inverse=True)
     order = np.argsort(inverse, kind="stable")
     for series_id, pick in zip(ids, np.split(order, np.cumsum(np.bincount(inverse))[:-1])):
@@ -113,8 +112,9 @@ def _series(item) -> Series:
 def _read_series(p, uri: str, columns: list):
     """Every :class:`Series` of the examples under ``uri``: read and decoded in batches, one
     element per series and batch crossing the shuffle."""
-    return (p | "Read" >> ReadSplitBatches(uri)
-            | "Chunks" >> beam.FlatMap(_series_chunks, columns)
+    return (p | "Files" >> beam.Create(split_files(uri))
+            | "Read" >> beam.FlatMap(read_decoded, columns)
+            | "Chunks" >> beam.FlatMap(_series_chunks)
             | "Group" >> beam.GroupByKey()
             | "Series" >> beam.Map(_series))
 
@@ -210,55 +210,38 @@ def _params(acc, base: dict, scaling: str, series_scales: dict) -> dict:
     return params
 
 
-def _reference(values, splits, windows, p: fm.ForecastParams) -> dict:
-    """``{window index: AutoETS forecast [H]}`` for the test windows of one series; NaN where
-    the series cannot be fitted (too short, degenerate)."""
+def _reference(values, splits, ends, p: fm.ForecastParams) -> np.ndarray:
+    """``[len(ends), H]``: the AutoETS forecasts of one series' test windows (ending at
+    ``ends``); NaN where the series cannot be fitted (too short, degenerate)."""
     from seqline.components.tasks.forecast.reference import auto_ets
 
-    tests = [i for i, w in enumerate(windows) if w[0] == "test"]
     n_train = sum(s == "train" for s in splits)
     target = fm.fill_missing(values[None, :, p.target_index:p.target_index + 1], axis=1)[0, :, 0]
-    out = np.full((len(tests), p.horizon), np.nan)
-    if tests and n_train >= 4 and np.isfinite(target).all():
+    out = np.full((len(ends), p.horizon), np.nan)
+    if len(ends) and n_train >= 4 and np.isfinite(target).all():
         try:
-            out = auto_ets(target, n_train, [windows[i][1] for i in tests], p.horizon,
-                           p.seasonal_period)
+            out = auto_ets(target, n_train, ends.tolist(), p.horizon, p.seasonal_period)
         except (ValueError, ArithmeticError, np.linalg.LinAlgError):
             pass                                 # reported by the Evaluator as not available
-    return dict(zip(tests, out))
+    return out
 
 
-def _encode_windows(series, params: dict, stride: int, reference: str) -> list:
-    """``(split, series id, [serialized Example, ...])`` per split: the windows of one series in
-    time order (a run of :class:`~seqline.components.split_io.WriteSplitRuns`); test windows also
-    carry the ``reference/auto_ets`` forecast when ``reference`` asks for it."""
+def _encode_segments(series, params: dict, stride: int, reference: str) -> list:
+    """``(split, series id, [serialized segment, ...], windows)`` per split: one series' windows
+    as :mod:`~seqline.components.tasks.forecast.segments` in time order (a run of
+    :class:`~seqline.components.split_io.WriteSplitRuns`); test segments also carry the
+    ``reference/auto_ets`` forecasts when ``reference`` asks for them."""
     p = fm.ForecastParams(**params)
-    series_id, times, values, splits = series.series_id, series.times, series.values, series.splits
-    windows = list(fm.make_windows(values, splits, p, stride))
-    if not windows:
+    ends = segments.window_ends(series.values, p, stride)
+    if not len(ends):
         return []
-    raw = np.stack([w[2] for w in windows])
-    future = np.stack([w[3] for w in windows])
-    x = fm.transform_window(raw, p)
-    y = fm.transform_target(raw, future, p)
-    ref = _reference(values, splits, windows, p) if reference == "auto_ets" else {}
-    floats = {"x": x.reshape(len(windows), -1), "y": y, "y_raw": future,
-              "window": raw.reshape(len(windows), -1)}
-    texts = {"meta/series_id": [series_id.encode()] * len(windows),
-             "meta/target_time": [times[w[1] + 1].encode() for w in windows]}
-    data = [b""] * len(windows)
-    for with_ref in (False, True):
-        rows = np.array([i for i in range(len(windows)) if (i in ref) == with_ref], dtype=int)
-        if len(rows):
-            extra = {"reference/auto_ets": np.stack([ref[i] for i in rows])} if with_ref else {}
-            part = serialize_examples({**{k: v[rows] for k, v in floats.items()}, **extra},
-                                      {k: [v[i] for i in rows] for k, v in texts.items()})
-            for i, b in zip(rows.tolist(), part):
-                data[i] = b
-    runs = {}
-    for (split, *_), b in zip(windows, data):
-        runs.setdefault(split, []).append(b)
-    return [(split, series_id, run) for split, run in runs.items()]
+    splits = np.asarray(series.splits)[ends + 1]
+    ref = (_reference(series.values, series.splits, ends[splits == "test"], p)
+           if reference == "auto_ets" else None)
+    runs = segments.encode_segments(series.series_id, series.values, series.times, ends, splits,
+                                    p, ref)
+    return [(split, series.series_id, run, int((splits == split).sum()))
+            for split, run in runs.items()]
 
 
 def base_line(p: fm.ForecastParams) -> str:
@@ -276,13 +259,14 @@ def base_line(p: fm.ForecastParams) -> str:
             f"forecast ({chosen['split']}-split MAE: {mae}; period {p.seasonal_period}{mean})")
 
 
-def quantile_offsets(uri: str, p: fm.ForecastParams, count: int) -> list:
+def quantile_offsets(transformed, p: fm.ForecastParams, count: int) -> list:
     """``[H * Q]`` step-major: where a quantile model's outputs start (the head's bias), each
     level's train-split quantile of the target minus the median's. An untrained model then
     forecasts the base (its median) inside an interval as wide as the base's train errors."""
     from seqline.components.tasks.forecast.data import target_quantiles
 
-    q = target_quantiles(split_pattern(uri, "train"), p.horizon, p.levels, count)
+    q = target_quantiles(split_pattern(transformed.uri, "train"), transformed.properties,
+                         p.levels, count)
     return (q - q[:, [p.levels.index(0.5)]]).ravel().tolist()
 
 
@@ -332,13 +316,16 @@ def run_transform(params: dict, examples, graph, transformed, ctx) -> dict:
     # a second pipeline takes the fitted parameters as a plain argument: a side input computed
     # from the same data was computed from other rows on the Dask runner
     with beam.Pipeline(options=ctx.beam_options()) as p:
-        windows = (_read_series(p, examples.uri, columns)
-                   | "Window" >> beam.FlatMap(_encode_windows, fitted_params, params["stride"],
-                                              params["reference"]))
-        counted = (windows | "Write" >> WriteSplitRuns(transformed.uri)
+        runs = (_read_series(p, examples.uri, columns)
+                | "Segments" >> beam.FlatMap(_encode_segments, fitted_params, params["stride"],
+                                             params["reference"]))
+        written = (runs | "Runs" >> beam.Map(lambda run: run[:3])
+                   | "Write" >> WriteSplitRuns(transformed.uri))
+        counted = (runs | "Windows" >> beam.Map(lambda run: (run[0], run[3]))
                    | "SaveCounts" >> SaveSplitCounts(counts_path))
-        every_output(counted)
+        every_output(written, counted)
     finish_splits(transformed.uri)
+    _write_json(fitted_params, transformed.path(segments.PARAMS_FILE))
     fitted_params = fm.ForecastParams(**fitted_params)
     with open(counts_path, encoding="utf-8") as fh:
         found = json.load(fh)
@@ -356,7 +343,7 @@ def run_transform(params: dict, examples, graph, transformed, ctx) -> dict:
     forecast_graph.save(fitted_params, graph.path("graph"))
     if fitted_params.quantiles:
         transformed.properties["quantile_offsets"] = quantile_offsets(
-            transformed.uri, fitted_params, counts["train"])
+            transformed, fitted_params, counts["train"])
     shape = {"steps": fitted_params.steps, "n_features": len(columns),
              "horizon": fitted_params.horizon, "lookback": fitted_params.lookback,
              "normalization": fitted_params.normalization, "base": fitted_params.base,
