@@ -10,7 +10,7 @@ a pandas read of the same file (parse the times, in a fresh process too), measur
 
 Prints per size and stage: seconds (the stage's own wall time from the runner), CPU seconds (its
 process's, user + system, over the run of that stage: the figure to compare on a shared machine),
-rows/s, peak RSS of its process, the ratio of seconds and RSS from the smallest to each larger size, and each stage's
+rows/s, peak RSS of its process (``VmHWM``), the ratio of seconds and RSS from the smallest to each larger size, and each stage's
 seconds over the pandas read's. Exit status 0 whatever it measures. With ``--profile`` the smallest
 size's stages run again under cProfile, and the per-row functions with the most own time are
 printed (cProfile's overhead inflates them).
@@ -85,6 +85,15 @@ def write_config(folder: str, data: str) -> str:
     return path
 
 
+def peak_rss_mb() -> float:
+    """This process's peak resident set since it started (``VmHWM``). Not ``ru_maxrss``: that
+    carries over the parent's resident set from the fork (Linux keeps it across ``exec``), which
+    here is the benchmark's own, with the generated data in memory."""
+    with open("/proc/self/status", encoding="ascii") as fh:
+        kib = next(int(line.split()[1]) for line in fh if line.startswith("VmHWM:"))
+    return kib / 1024
+
+
 def child(what: str, target: str, profile: str | None) -> None:
     """In a fresh process: run one stage of the config ``target`` (or, for ``PANDAS``, read the
     CSV ``target``) and print ``{"seconds": ..., "cpu_s": ...}`` as the last line (``cpu_s``: this
@@ -114,7 +123,7 @@ def child(what: str, target: str, profile: str | None) -> None:
     if profile:
         profiler.disable()
         profiler.dump_stats(profile)
-    print(json.dumps({"seconds": seconds, "cpu_s": cpu}))
+    print(json.dumps({"seconds": seconds, "cpu_s": cpu, "rss_mb": peak_rss_mb()}))
 
 
 def measure(what: str, target: str, env: dict, profile: str | None = None) -> dict:
@@ -123,16 +132,13 @@ def measure(what: str, target: str, env: dict, profile: str | None = None) -> di
     if profile:
         cmd += ["--profile-to", profile]
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
-        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=err, text=True)
-        _, status, usage = os.wait4(proc.pid, 0)   # this child's own rusage, not all children's
-        proc.returncode = os.waitstatus_to_exitcode(status)
+        proc = subprocess.run(cmd, env=env, stdout=out, stderr=err, text=True, check=False)
         out.seek(0)
         err.seek(0)
         stdout, stderr = out.read(), err.read()
     if proc.returncode != 0:
         sys.exit(f"{what} failed:\n{stdout[-3000:]}{stderr[-3000:]}")
-    times = json.loads(stdout.strip().splitlines()[-1])
-    return {**times, "rss_mb": usage.ru_maxrss / 1024}   # ru_maxrss: KiB on Linux
+    return json.loads(stdout.strip().splitlines()[-1])
 
 
 def top_functions(profile: str, rows: int, count: int = 10) -> list:

@@ -11,6 +11,7 @@ import gzip
 import hashlib
 import json
 import os
+import pickle
 import shutil
 import struct
 
@@ -201,12 +202,34 @@ class WriteSplits(beam.PTransform):
                                                                                 parts)))
 
 
-PARTS = ".runs"   # folder of WriteSplitRuns' part files inside the artifact, removed at the end
+PARTS = ".runs"   # folder of part files (WriteSplitRuns', stage_part's) inside the artifact,
+                  # removed at the end
 
 
 def _part_path(uri: str, split: str, shard: int, key) -> str:
     digest = hashlib.sha1(repr(key).encode()).hexdigest()
     return os.path.join(uri, PARTS, f"{split}-{shard:05d}-{digest}")
+
+
+def stage_part(uri: str, name, obj) -> str:
+    """Pickle ``obj`` to a part file under ``uri`` named by a digest of ``name`` (through a
+    temporary file); returns its path, which is all that need cross a shuffle, so the runner
+    does not hold every object at once. :func:`finish_splits` removes what is left."""
+    path = os.path.join(uri, PARTS, "staged-" + hashlib.sha1(repr(name).encode()).hexdigest())
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    tmp = f"{path}.tmp-{os.getpid()}"
+    with open(tmp, "wb") as fh:
+        pickle.dump(obj, fh, protocol=pickle.HIGHEST_PROTOCOL)
+    os.replace(tmp, path)
+    return path
+
+
+def read_part(path: str):
+    """The object :func:`stage_part` wrote to ``path``. The file stays until
+    :func:`finish_splits`: a runner may compute a step twice (the Dask runner does, for a
+    collection that several steps read)."""
+    with open(path, "rb") as fh:
+        return pickle.load(fh)
 
 
 def _stage_run(item: tuple, uri: str, shards: int) -> list:

@@ -147,7 +147,7 @@ def test_parse_batches_transform_gives_series_batches_and_rejects(tmp_path):
                     equal_to([(3, "column 'Close': 'oops' is not a number")]), label="rejected")
 
 
-def test_check_series_transform_per_series():
+def test_check_series_transform_per_series(tmp_path):
     def r(series, rows, days, values=None):
         values = values or [1.0] * len(rows)
         return series, rb.SeriesRows(series, ("f.csv",), np.zeros(len(rows), np.int64),
@@ -157,7 +157,7 @@ def test_check_series_transform_per_series():
 
     batches = [r("A", [2, 3], [1, 0]), r("A", [4], [1], [9.0]), r("B", [5, 6], [0, 1])]
     with TestPipeline() as p:
-        checked = (p | beam.Create(batches) | timeseries_gen.CheckSeries(("Close",), 5)
+        checked = (p | beam.Create(batches) | timeseries_gen.CheckSeries(("Close",), 5, str(tmp_path))
                    | beam.Map(lambda c: (c[0].series_id, c[0].rows.tolist(),
                                          [(x.row, x.reason) for x in c[1]], c[2])))
         assert_that(checked, equal_to([

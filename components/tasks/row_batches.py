@@ -17,7 +17,7 @@ import numpy as np
 from seqline.components.tasks import csv_records as cr
 from seqline.pipeline import counters
 
-CHUNK_ROWS = 4096
+CHUNK_ROWS = 32768
 
 
 @dataclass

@@ -12,12 +12,14 @@ from __future__ import annotations
 import functools
 import json
 import os
+from typing import NamedTuple
 
 import apache_beam as beam
 import numpy as np
 
 from seqline.components.beam_outputs import every_output
-from seqline.components.split_io import SPLITS, WriteSplitRuns, finish_splits
+from seqline.components.split_io import (SPLITS, WriteSplitRuns, finish_splits, stage_part,
+                                         read_part)
 from seqline.components.tasks import csv_records as cr
 from seqline.components.tasks import row_batches as rb
 from seqline.components.tasks.csv_beam import ParseBatches
@@ -27,17 +29,47 @@ from seqline.pipeline.errors import DataError
 
 class CheckSeries(beam.PTransform):
     """``(series id, SeriesRows)`` batches -> one ``(kept SeriesRows in time order, rejected,
-    rows out of order)`` per series: duplicates and long missing runs rejected."""
+    rows out of order)`` per series: duplicates and long missing runs rejected. The batches
+    wait for the grouping as part files under ``folder`` (:func:`~seqline.components.split_io.
+    stage_part`), so only their paths are held."""
 
-    def __init__(self, feature_columns, max_missing_run: int):
+    def __init__(self, feature_columns, max_missing_run: int, folder: str):
         super().__init__()
         self.feature_columns = feature_columns
         self.max_missing_run = max_missing_run
+        self.folder = folder
 
     def expand(self, batches):
-        return (batches | "Group" >> beam.GroupByKey()
+        folder = self.folder
+        return (batches
+                | "Stage" >> beam.MapTuple(lambda sid, rows: (sid, stage_part(
+                    folder, ("chunk", sid, rows.files, int(rows.file[0]), int(rows.rows[0])),
+                    rows)))
+                | "Group" >> beam.GroupByKey()
                 | "Check" >> beam.Map(lambda kv: rb.check_series(
-                    kv[0], kv[1], self.feature_columns, self.max_missing_run)))
+                    kv[0], [read_part(path) for path in sorted(kv[1])], self.feature_columns,
+                    self.max_missing_run)))
+
+
+class KeptSeries(NamedTuple):
+    """A checked series waiting in a part file: its id, the file, the timestamps of the rows
+    kept and, with ``data.until``, the time before which they are kept."""
+
+    series_id: str
+    path: str
+    stamps: np.ndarray
+    cutoff: int | None = None
+
+
+def stage_kept(rows, folder: str) -> KeptSeries:
+    return KeptSeries(rows.series_id, stage_part(folder, ("kept", rows.series_id), rows),
+                      rows.stamps)
+
+
+def read_kept(kept: KeptSeries):
+    """The series' rows (those before the cutoff)."""
+    rows = read_part(kept.path)
+    return rows if kept.cutoff is None else rows.take(rows.stamps < kept.cutoff)
 
 
 class DistinctStampsFn(beam.CombineFn):
@@ -82,30 +114,32 @@ def generate(params: dict, examples, quarantine, ctx) -> dict:
     columns = spec.feature_columns
     by_series = params.get("split_by") == "series"
 
-    def split_key(rows):
-        return rows.series_id if by_series else ""
+    def split_key(series_id: str) -> str:
+        return series_id if by_series else ""
 
     with beam.Pipeline(options=ctx.beam_options()) as p:
         parsed = p | "Paths" >> beam.Create(paths) | "ParseBatches" >> ParseBatches(spec)
-        checked = parsed.records | "CheckSeries" >> CheckSeries(columns, params["max_missing_run"])
-        kept = checked | "Kept" >> beam.FlatMap(lambda c: [c[0]] if len(c[0]) else [])
+        checked = parsed.records | "CheckSeries" >> CheckSeries(columns, params["max_missing_run"],
+                                                                examples.uri)
+        kept = checked | "Kept" >> beam.FlatMap(
+            lambda c: [stage_kept(c[0], examples.uri)] if len(c[0]) else [])
         if params["until"] < 1.0:
-            cutoff = (kept | "CutoffStamps" >> beam.Map(lambda rows: rows.stamps)
+            cutoff = (kept | "CutoffStamps" >> beam.Map(lambda k: k.stamps)
                       | "CutoffSet" >> beam.CombineGlobally(DistinctStampsFn())
                       | "Cutoff" >> beam.Map(cr.cutoff_time, params["until"]))
             kept = kept | "BeforeCutoff" >> beam.FlatMap(
-                lambda rows, c: [rows.take(rows.stamps < c)] if rows.stamps[0] < c else [],
-                c=beam.pvalue.AsSingleton(cutoff))
+                lambda k, c: [k._replace(stamps=k.stamps[k.stamps < c], cutoff=c)]
+                if k.stamps[0] < c else [], c=beam.pvalue.AsSingleton(cutoff))
         rejected = ((parsed.rejected, checked | "SeriesRejects" >> beam.FlatMap(lambda c: c[1]))
                     | "AllRejects" >> beam.Flatten())
-        bounds = (kept | "Stamps" >> beam.Map(lambda rows: (split_key(rows), rows.stamps))
+        bounds = (kept | "Stamps" >> beam.Map(lambda k: (split_key(k.series_id), k.stamps))
                   | "StampSets" >> beam.CombinePerKey(DistinctStampsFn())
                   | "Bounds" >> beam.MapTuple(
                       lambda key, stamps: (key, cr.split_boundaries(stamps, params["split"]))))
         written = (kept
                    | "Encode" >> beam.FlatMap(
-                       lambda rows, b: encoded_splits(rows, b, split_key(rows), columns),
-                       b=beam.pvalue.AsDict(bounds))
+                       lambda k, b: encoded_splits(read_kept(k), b, split_key(k.series_id),
+                                                   columns), b=beam.pvalue.AsDict(bounds))
                    | "Write" >> WriteSplitRuns(examples.uri))
         quarantined = (rejected | "RejectList" >> beam.combiners.ToList()
                        | "WriteQuarantine" >> beam.Map(cr.write_quarantine,
@@ -115,7 +149,7 @@ def generate(params: dict, examples, quarantine, ctx) -> dict:
                     checked | "SeriesTally" >> beam.FlatMap(
                         lambda c: [("series", 1), ("out_of_order", c[2])]),
                     kept | "Untested" >> beam.FlatMap(
-                        lambda rows, b: [] if (split_codes(rows.stamps, b[split_key(rows)]) == 2).any()
+                        lambda k, b: [] if (split_codes(k.stamps, b[split_key(k.series_id)]) == 2).any()
                         else [("untested_series", 1)], b=beam.pvalue.AsDict(bounds)))
                    | "AllTallies" >> beam.Flatten() | "Tally" >> beam.CombinePerKey(sum))
         summarized = p | "Once" >> beam.Create([None]) | "Summary" >> beam.Map(
