@@ -4,7 +4,8 @@
 Generates the multi-series hourly sensor CSV a user brings (``time, sensor, load, temp``: 200
 sensors, daily and weekly seasonality plus noise) at each size, then for each size runs the data
 stages of a forecast config (``load`` 24 h ahead from 48 h, split 70/15/15 by time) up to
-Transform (or ``--until`` an earlier stage), one stage per fresh process (``--from S --until S``,
+Transform (or ``--until`` an earlier stage, or ``--until Trainer``: one epoch of an LSTM on
+the windows, to see that training memory does not grow with the data), one stage per fresh process (``--from S --until S``,
 so each stage's peak RSS is its own), everything in a temporary folder. As the baseline it times
 a pandas read of the same file (parse the times, in a fresh process too), measured in the same run.
 
@@ -18,6 +19,7 @@ printed (cProfile's overhead inflates them).
 Usage:
     .venv/bin/python bench/data_scaling.py                         # 200k and 2M rows (~5 min)
     .venv/bin/python bench/data_scaling.py --small                 # 40k and 400k rows
+    .venv/bin/python bench/data_scaling.py --until Trainer         # and one training epoch
     .venv/bin/python bench/data_scaling.py --sizes 40000,200000 --profile --until ExampleGen
 """
 from __future__ import annotations
@@ -36,7 +38,8 @@ if ROOT not in sys.path:
 
 SENSORS = 200
 MIN_HOURS = 200   # the test split (the last 15% of the hours) must hold 24-hour targets
-STAGES = ("ExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "Transform")
+DATA_STAGES = ("ExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "Transform")
+STAGES = DATA_STAGES + ("Trainer",)   # --until Trainer: one epoch, to see its memory
 PANDAS = "pandas read"
 
 
@@ -77,6 +80,7 @@ def write_config(folder: str, data: str) -> str:
                     "split": {"train": 0.7, "eval": 0.15, "test": 0.15}},
            "transform": {"log_returns": False, "lookback": 48, "horizon": 24},
            "model": {"type": "lstm", "units": 8},
+           "training": {"epochs": 1, "batch_size": 256},
            "evaluation": {"reference": "none"},
            "pusher": {"serving_dir": os.path.join(folder, "serving")}}
     path = os.path.join(folder, "pipeline.yaml")
@@ -187,10 +191,11 @@ def table(sizes: list, stages: tuple) -> str:
                      if rows != base_rows else f"{'-':>9}{'-':>11}")
             lines.append(f"{what:<18}{r['seconds']:>9.2f}{r['cpu_s']:>8.2f}{rows / r['seconds']:>11,.0f}"
                          f"{r['rss_mb']:>13.0f}{r['seconds'] / res[PANDAS]['seconds']:>9.1f}x{ratio}")
-        total = sum(res[s]["seconds"] for s in stages)
-        cpu = sum(res[s]["cpu_s"] for s in stages)
+        data = [s for s in stages if s in DATA_STAGES]
+        total = sum(res[s]["seconds"] for s in data)
+        cpu = sum(res[s]["cpu_s"] for s in data)
         lines.append(f"{'data stages':<18}{total:>9.2f}{cpu:>8.2f}{rows / total:>11,.0f}"
-                     f"{max(res[s]['rss_mb'] for s in stages):>13.0f}"
+                     f"{max(res[s]['rss_mb'] for s in data):>13.0f}"
                      f"{total / res[PANDAS]['seconds']:>9.1f}x")
     if len(sizes) > 1:
         lines += ["", f"ratios: each size against {base_rows:,} rows "
@@ -205,7 +210,7 @@ def main(argv=None) -> int:
     parser.add_argument("--small", action="store_true", help="quick run: --sizes 40000,400000")
     parser.add_argument("--profile", action="store_true",
                         help="profile the smallest size's stages with cProfile")
-    parser.add_argument("--until", choices=STAGES, default=STAGES[-1],
+    parser.add_argument("--until", choices=STAGES, default=DATA_STAGES[-1],
                         help="last stage to run (default: %(default)s)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     parser.add_argument("--child", nargs=2, metavar=("WHAT", "TARGET"), help=argparse.SUPPRESS)
