@@ -21,8 +21,9 @@ import numpy as np
 
 from seqline.components.beam_outputs import every_output
 from seqline.components.exact_sum import exact
-from seqline.components.split_io import (SPLITS, SaveSplitCounts, WriteSplitRuns, finish_splits,
-                                         split_files, split_pattern)
+from seqline.components.split_io import (PARTS, SPLITS, SaveSplitCounts, WriteSplitRuns,
+                                         finish_splits, read_part, split_files, split_pattern,
+                                         stage_part)
 from seqline.components.tasks.forecast import linear_base, numerics as fm, segments
 from seqline.components.tasks.feature_stats import MomentsFn, scaling_stats
 from seqline.components.tasks.forecast.codec import read_decoded
@@ -295,6 +296,8 @@ def run_transform(params: dict, examples, graph, transformed, ctx) -> dict:
               and not params["log_returns"][target_index])
     counts_path = graph.path("window_counts.json")
     facts_path = graph.path("data_checks.json")
+    staged_path = os.path.join(transformed.uri, PARTS, "series.json")
+    os.makedirs(os.path.dirname(staged_path), exist_ok=True)
     with beam.Pipeline(options=ctx.beam_options()) as p:
         series = _read_series(p, examples.uri, columns)
         facts = (series | "Facts" >> beam.Map(forecast_checks.series_facts, target_index)
@@ -310,13 +313,21 @@ def run_transform(params: dict, examples, graph, transformed, ctx) -> dict:
                       series | "SeriesScales" >> beam.Map(_series_scale, target_index)
                       | "ScalesByid" >> beam.combiners.ToDict())))
         saved = fitted | "SaveParams" >> beam.Map(_write_json, graph.path("params.json"))
-        every_output(facts, saved)
+        staged = (series | "StageSeries" >> beam.Map(
+                      lambda s: stage_part(transformed.uri, ("series", s.series_id), s))
+                  | "AllStaged" >> beam.combiners.ToList()
+                  | "SaveStaged" >> beam.Map(lambda paths: _write_json(sorted(paths), staged_path)))
+        every_output(facts, saved, staged)
     with open(graph.path("params.json"), encoding="utf-8") as fh:
         fitted_params = json.load(fh)
-    # a second pipeline takes the fitted parameters as a plain argument: a side input computed
-    # from the same data was computed from other rows on the Dask runner
+    with open(staged_path, encoding="utf-8") as fh:
+        staged_series = json.load(fh)
+    # a second pipeline takes the fitted parameters as a plain argument (a side input computed
+    # from the same data was computed from other rows on the Dask runner) and reads the series
+    # the first one grouped from their part files
     with beam.Pipeline(options=ctx.beam_options()) as p:
-        runs = (_read_series(p, examples.uri, columns)
+        runs = (p | "Staged" >> beam.Create(staged_series)
+                | "Series" >> beam.Map(read_part)
                 | "Segments" >> beam.FlatMap(_encode_segments, fitted_params, params["stride"],
                                              params["reference"]))
         written = (runs | "Runs" >> beam.Map(lambda run: run[:3])
