@@ -58,6 +58,7 @@ def _split_and_count(path: str, data: bytes) -> tuple:
 
 
 READ_BATCH = 4096   # records per batch of ReadSplitBatches
+COMPRESS_LEVEL = 1  # gzip level of the split files: a third of level 6's time, 8% larger files
 _CHECKED_HEADS = 4096   # distinct record lengths whose checked headers read_records keeps
 
 
@@ -168,7 +169,7 @@ def _write_framed(uri: str, shards: int, split_shard: tuple, blobs) -> None:
     tmp = f"{os.path.dirname(path)}/.{os.path.basename(path)}.tmp-{os.getpid()}"
     os.makedirs(uri, exist_ok=True)
     with open(tmp, "wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0,
-                                                compresslevel=6) as gz:
+                                                compresslevel=COMPRESS_LEVEL) as gz:
         for blob in blobs:
             gz.write(blob)
     os.replace(tmp, path)

@@ -1,7 +1,8 @@
 """ExampleGen's forecast outputs stay byte-for-byte the same across rewrites of its Beam pipeline:
 SHA-256 of every file for the ECG example with bad rows of each kind, recorded with the code of
-commit 9da8a65 (before the Dask-runner changes to ExampleGen's transforms). A change of format
-must update them on purpose (it changes every cache key downstream)."""
+commit 9da8a65 (before the Dask-runner changes to ExampleGen's transforms); the split files'
+since the gzip level went from 6 to 1 (the same content, checked decompressed). A change of
+format must update them on purpose (it changes every cache key downstream)."""
 from __future__ import annotations
 
 import hashlib
@@ -18,14 +19,14 @@ EXAMPLE = os.path.join(ROOT, "examples", "sensor_forecast")
 BAD_ROWS = ["segment_1,not a time,0.1", "segment_2,2020-01-01 00:00:00.002778,abc",
             "segment_3,2020-01-01 00:00:01.000000", "segment_1,2020-01-01 00:00:00.002778,0.5",
             "segment_2,2020-01-01 00:00:09.000000,1e39", ""]
-EXPECTED = {   # (data.until, data.split_by) -> file -> SHA-256, from commit 9da8a65
+EXPECTED = {   # (data.until, data.split_by) -> file -> SHA-256
     (1.0, "time"): {
         "examples/Split-eval-00000-of-00001.tfrecord.gz":
-            "37d18a7694d22d0d98ed8458a2fdbfd5c1c037eaf097f1222eb4ca14742a7c31",
+            "54a27cb909d1388e635ce72085201a1f0e6cb06e9e27b4fe5d1ab365207c279b",
         "examples/Split-test-00000-of-00001.tfrecord.gz":
-            "d763147046878bc255a91c40ebafd932b205f8541bba687fc14ecce20218bb35",
+            "d46a8a590a76fabff0786844950a85ea67c07138ecf7a1eb94da187bed36b9f8",
         "examples/Split-train-00000-of-00001.tfrecord.gz":
-            "c010fa892e6e3a5ef14db5fa35c99906005356ca25933e6c48c172e3d4c07213",
+            "0c649650b35867b9e5809311f5c463d5423e26feba00bc9490027a9404d3d249",
         "quarantine/quarantine.csv":
             "3e7e129159787a47de5d6911eea8c4dbc11b1305c9a402a8a11fc2f9625cf220",
         "quarantine/summary.json":
@@ -33,11 +34,11 @@ EXPECTED = {   # (data.until, data.split_by) -> file -> SHA-256, from commit 9da
     },
     (0.8, "time"): {
         "examples/Split-eval-00000-of-00001.tfrecord.gz":
-            "7296eb7c249f6b7fe8f116861c10c5debad151b0b064d71c8f6b02540ed91a79",
+            "62cbf3940daa61f962074a6553073c9d4c2ac09837434b0ca71c4b73c5bd00d0",
         "examples/Split-test-00000-of-00001.tfrecord.gz":
-            "5d5c9ad0c0f7d80a645a2492adb7348167711251dc19f6e93ff73622f1f7a76e",
+            "1b5ac422e2b1700cdcf5ce83ccc47952db50bd1727358db3ecbc97b418dd37c1",
         "examples/Split-train-00000-of-00001.tfrecord.gz":
-            "322ae2d25521e1e93da2296c8dcd0871b17b6d8626e24cc4d85f54425a02a8fb",
+            "f0b0508726386e14fcc21259948b84ba45c1a09e7c66d07e408dbb79abd8f25a",
         "quarantine/quarantine.csv":
             "3e7e129159787a47de5d6911eea8c4dbc11b1305c9a402a8a11fc2f9625cf220",
         "quarantine/summary.json":
@@ -45,11 +46,11 @@ EXPECTED = {   # (data.until, data.split_by) -> file -> SHA-256, from commit 9da
     },
     (1.0, "series"): {
         "examples/Split-eval-00000-of-00001.tfrecord.gz":
-            "37d18a7694d22d0d98ed8458a2fdbfd5c1c037eaf097f1222eb4ca14742a7c31",
+            "54a27cb909d1388e635ce72085201a1f0e6cb06e9e27b4fe5d1ab365207c279b",
         "examples/Split-test-00000-of-00001.tfrecord.gz":
-            "d763147046878bc255a91c40ebafd932b205f8541bba687fc14ecce20218bb35",
+            "d46a8a590a76fabff0786844950a85ea67c07138ecf7a1eb94da187bed36b9f8",
         "examples/Split-train-00000-of-00001.tfrecord.gz":
-            "c010fa892e6e3a5ef14db5fa35c99906005356ca25933e6c48c172e3d4c07213",
+            "0c649650b35867b9e5809311f5c463d5423e26feba00bc9490027a9404d3d249",
         "quarantine/quarantine.csv":
             "3e7e129159787a47de5d6911eea8c4dbc11b1305c9a402a8a11fc2f9625cf220",
         "quarantine/summary.json":
