@@ -18,8 +18,8 @@ import apache_beam as beam
 import numpy as np
 
 from seqline.components.beam_outputs import every_output
-from seqline.components.split_io import (SPLITS, WriteSplitRuns, finish_splits, stage_part,
-                                         read_part)
+from seqline.components.split_io import (SPLITS, WriteSplitRuns, finish_splits, read_part,
+                                         stage_part)
 from seqline.components.tasks import csv_records as cr
 from seqline.components.tasks import row_batches as rb
 from seqline.components.tasks.csv_beam import ParseBatches
@@ -62,6 +62,7 @@ class KeptSeries(NamedTuple):
 
 
 def stage_kept(rows, folder: str) -> KeptSeries:
+    """A checked series' rows as a part file under ``folder``."""
     return KeptSeries(rows.series_id, stage_part(folder, ("kept", rows.series_id), rows),
                       rows.stamps)
 

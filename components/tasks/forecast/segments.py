@@ -39,6 +39,7 @@ def window_ends(values: np.ndarray, p: fm.ForecastParams, stride: int) -> np.nda
 
 def _segment(series_id: str, values: np.ndarray, ends: np.ndarray, times: list,
              p: fm.ForecastParams, reference) -> bytes:
+    """One serialized segment: the rows the windows ending at ``ends`` need, and where they end."""
     first, last = ends[0] - p.lookback + 1, ends[-1] + p.horizon
     ex = Example()
     f = ex.features.feature
